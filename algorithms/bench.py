@@ -1,0 +1,79 @@
+"""Inference latency and NFE of every sampler on one backbone (Table 3.3 / 3.5 in kind), CPU, random weights
+(latency does not depend on the weights). ``run_inference_bench`` is what ``rayexp bench`` calls."""
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from algorithms.base import DataSpec
+from algorithms.student import CTMStudent, CTMStudentConfig
+from algorithms.teacher import DDPM, DDPMConfig, EDMTeacher, EDMTeacherConfig, UnetConfig
+
+MODERATE = UnetConfig(step_embed_dim=64, down_dims=[64, 128, 256], kernel_size=5)
+QUICK = UnetConfig(step_embed_dim=16, down_dims=[16, 32], kernel_size=3)
+
+
+def _median_seconds(fn, repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _count_nfe(unet: torch.nn.Module, fn) -> int:
+    count = [0]
+    handle = unet.register_forward_pre_hook(lambda *_: count.__setitem__(0, count[0] + 1))
+    try:
+        fn()
+    finally:
+        handle.remove()
+    return count[0]
+
+
+def run_inference_bench(quick: bool = False, batch_sizes: tuple[int, ...] = (1, 64), repeats: int | None = None,
+                        spec: DataSpec | None = None) -> list[dict]:
+    """One row per (method, batch): method, nfe, batch, ms (median per policy call = one action chunk per row),
+    threads. Shapes default to hopper (obs 11, act 3, h 1, c 16)."""
+    spec = spec or DataSpec(obs_dim=11, act_dim=3, obs_history=1, action_horizon=16)
+    unet = QUICK if quick else MODERATE
+    repeats = repeats or (2 if quick else 7)
+    teacher_m = EDMTeacher(EDMTeacherConfig(unet=unet, bins=10 if quick else 80))
+    teacher = teacher_m.build_model(spec).eval()
+    student_m = CTMStudent(CTMStudentConfig(unet=unet))
+    student = student_m.build_model(spec, teacher=teacher).eval()
+    ddpm_m = DDPM(DDPMConfig(unet=unet, train_steps=100, sampler="ddpm", sample_steps=10 if quick else 100))
+    ddim_m = DDPM(DDPMConfig(unet=unet, train_steps=100, sampler="ddim", sample_steps=10))
+    ddpm = ddpm_m.build_model(spec).eval()
+    cases = [(f"DDPM({ddpm_m.cfg.sample_steps})", ddpm.net, ddpm_m.make_policy(ddpm, spec)),
+             ("DDIM(10)", ddpm.net, ddim_m.make_policy(ddpm, spec)),
+             (f"EDM teacher (Heun, {teacher_m.cfg.bins} bins)", teacher.net.inner, teacher_m.make_policy(teacher, spec))]
+    cases += [(f"student {n}-step", student.net.inner, student_m.make_policy(student, spec, steps=n)) for n in (1, 2, 3, 4)]
+    rows = []
+    for batch in batch_sizes:
+        obs = torch.randn(batch, spec.obs_history, spec.obs_dim)
+        x = torch.randn(batch, spec.action_horizon, spec.act_dim)
+        t, gc = torch.ones(batch), torch.randn(batch, spec.obs_history * spec.obs_dim)
+        bare = torch.no_grad()(lambda: student.net.inner(x, t, gc, s=t))
+        cases_b = cases + [("bare student forward", student.net.inner, bare)]
+        for name, net, fn in cases_b:
+            call = fn if name.startswith("bare") else (lambda fn=fn: fn(obs))
+            rows.append({"method": name, "batch": batch, "nfe": _count_nfe(net, call),
+                         "ms": 1000 * _median_seconds(call, repeats), "threads": torch.get_num_threads()})
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    """Markdown table with teacher/student(1-step) and student/bare-forward ratios per batch size."""
+    lines = ["| method | batch | NFE | median ms / call | x student(1) | x bare forward |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        same = [q for q in rows if q["batch"] == r["batch"]]
+        student = next(q["ms"] for q in same if q["method"] == "student 1-step")
+        bare = next(q["ms"] for q in same if q["method"] == "bare student forward")
+        lines.append(f"| {r['method']} | {r['batch']} | {r['nfe']} | {r['ms']:.2f} | {r['ms'] / student:.1f} | {r['ms'] / bare:.1f} |")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Diffusion pieces: noise schedules, EDM/CTM preconditioning, samplers, guidance and inpainting closures."""

@@ -1,0 +1,225 @@
+"""The chapter-2 conditional diffusion planner (Diffuser-style DDPM over state-action trajectories).
+
+x = concat(normalised states, normalised actions): B, H, D with D = obs_dim + act_dim. Training: DDPM over
+``n_diffusion_steps``; the start state (and optionally the goal state, the last one) is inpainted in the noisy
+input and the prediction; condition dropout ``cond_drop`` for classifier-free guidance. The condition is the
+3 waypoint states at H/4, H/2, 3H/4 of each window (thesis 2.7.1), each dimension passed through a NeRF-style
+positional encoding [v, sin(2^k v), cos(2^k v)], k < 10: 21 numbers per dimension (Appendix A.4.6).
+Cross-attention gets the 3 waypoints as 3 tokens (3, 21 * obs_dim); concat gets them flattened as one vector.
+
+Batch keys: ``future_obs`` B, H, obs_dim and ``actions`` B, H, act_dim (actions[:, i] taken in future_obs[:, i]).
+"""
+from __future__ import annotations
+
+from typing import Callable, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+
+from algorithms.base import DataSpec, Frozen
+from algorithms.diffusion.samplers import apply_inpainting, cfg_denoiser, ddim_sample, ddpm_sample, inpaint_denoiser
+from algorithms.diffusion.schedules import alphas_cumprod, ddpm_betas
+from algorithms.nets.mlp import Normalizer
+from algorithms.nets.unet1d import CondMode, ConditionalUnet1D, drop_condition
+
+WAYPOINT_FRACTIONS = (0.25, 0.5, 0.75)
+
+
+class PlannerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Literal["planner"] = "planner"
+    horizon: int = 128
+    """H: 128 / 256 / 384 for U-Maze / Medium / Large (thesis)."""
+    n_diffusion_steps: int = 100
+    """DDPM training steps (thesis Table A.1: 256)."""
+    beta_schedule: Literal["cosine", "linear"] = "cosine"
+    predict_epsilon: bool = False
+    """Predict the noise instead of the clean trajectory (Diffuser's maze2d predicts x0)."""
+    action_weight: float = 1.0
+    """Loss weight of the first action (Diffuser's convention; thesis: 1)."""
+    cond_mode: CondMode = "cross_attention"
+    cond_drop: float = 0.1
+    """Probability of replacing the condition by the null (zero) condition during training."""
+    guidance: float = 1.3
+    """Classifier-free guidance weight w: D_u + w (D_c - D_u); 0 is unconditional, 1 conditional."""
+    pos_freqs: int = 10
+    """Positional-encoding frequencies per waypoint dimension: 1 + 2 * pos_freqs numbers (21)."""
+    inpaint_goal: bool = True
+    """Inpaint the last state (the goal) as well as the first."""
+    sample_steps: int | None = None
+    """None: ancestral DDPM over all training steps; an int: deterministic DDIM with that many steps."""
+    step_embed_dim: int = 64
+    down_dims: list[int] = [32, 64, 128]
+    kernel_size: int = 5
+    cond_embed_dim: int = 64
+
+
+def waypoint_indices(horizon: int) -> list[int]:
+    return [int(horizon * f) for f in WAYPOINT_FRACTIONS]
+
+
+def positional_encoding(v: torch.Tensor, n_freqs: int) -> torch.Tensor:
+    """..., K -> ..., K * (1 + 2 n_freqs): each value v becomes [v, sin(2^k v), cos(2^k v)] for k < n_freqs."""
+    freqs = 2.0 ** torch.arange(n_freqs, device=v.device, dtype=v.dtype)
+    arg = v[..., None] * freqs
+    return torch.cat([v[..., None], arg.sin(), arg.cos()], dim=-1).flatten(-2)
+
+
+class PlannerNet(nn.Module):
+    """forward(x: B,H,D, t: B int, cond: B,3,E | B,3E | None) -> prediction B,H,D (x0 or epsilon)."""
+
+    def __init__(self, spec: DataSpec, cfg: PlannerConfig):
+        super().__init__()
+        s = spec.stats
+        self.obs_dim, self.act_dim, self.horizon, self.pos_freqs = spec.obs_dim, spec.act_dim, cfg.horizon, cfg.pos_freqs
+        self.obs_norm = Normalizer(s.get("obs_mean", [0.0] * spec.obs_dim), s.get("obs_std", [1.0] * spec.obs_dim))
+        self.act_norm = Normalizer(s.get("act_mean", [0.0] * spec.act_dim), s.get("act_std", [1.0] * spec.act_dim))
+        token = spec.obs_dim * (1 + 2 * cfg.pos_freqs)
+        cond_dim = {"cross_attention": token, "concat": 3 * token, "none": 0}[cfg.cond_mode]
+        self.cond_mode = cfg.cond_mode
+        self.unet = ConditionalUnet1D(spec.obs_dim + spec.act_dim, step_embed_dim=cfg.step_embed_dim, down_dims=cfg.down_dims,
+                                      kernel_size=cfg.kernel_size, cond_dim=cond_dim, cond_embed_dim=cfg.cond_embed_dim,
+                                      cond_mode=cfg.cond_mode)
+        self.register_buffer("alphas_cumprod", alphas_cumprod(ddpm_betas(cfg.n_diffusion_steps, cfg.beta_schedule)))
+
+    def encode_waypoints(self, waypoints_norm: torch.Tensor) -> torch.Tensor | None:
+        """B, 3, obs_dim normalised waypoint states -> condition B, 3, 21 obs_dim (or B, 63 obs_dim for concat)."""
+        if self.cond_mode == "none":
+            return None
+        tokens = positional_encoding(waypoints_norm, self.pos_freqs)
+        return tokens.flatten(1) if self.cond_mode == "concat" else tokens
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        return self.unet(x, t.float(), None, cond=cond)
+
+
+def _known(model: PlannerNet, first: torch.Tensor, last: torch.Tensor | None, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Known values and mask, both B, H, D: first (and last) normalised states B, obs_dim."""
+    known, mask = torch.zeros_like(like), torch.zeros_like(like, dtype=torch.bool)
+    known[:, 0, :model.obs_dim], mask[:, 0, :model.obs_dim] = first, True
+    if last is not None:
+        known[:, -1, :model.obs_dim], mask[:, -1, :model.obs_dim] = last, True
+    return known, mask
+
+
+class Planner:
+    name = "planner"
+
+    def __init__(self, cfg: PlannerConfig):
+        self.cfg = cfg
+
+    def build_model(self, spec: DataSpec) -> nn.Module:
+        return PlannerNet(spec, self.cfg)
+
+    def loss(self, model: PlannerNet, batch: dict[str, torch.Tensor], frozen: Frozen) -> tuple[torch.Tensor, dict[str, float]]:
+        states = model.obs_norm(batch["future_obs"])
+        x0 = torch.cat([states, model.act_norm(batch["actions"])], dim=-1)  # B, H, D
+        if x0.shape[1] != self.cfg.horizon:
+            raise ValueError(f"planner horizon is {self.cfg.horizon} but the batch has windows of {x0.shape[1]} steps")
+        t = torch.randint(len(model.alphas_cumprod), (x0.shape[0],), device=x0.device)
+        a = model.alphas_cumprod[t].view(-1, 1, 1)
+        noise = torch.randn_like(x0)
+        known, mask = _known(model, states[:, 0], states[:, -1] if self.cfg.inpaint_goal else None, x0)
+        xt = apply_inpainting(a.sqrt() * x0 + (1 - a).sqrt() * noise, known, mask)
+        cond = model.encode_waypoints(states[:, waypoint_indices(x0.shape[1])])
+        cond = drop_condition(cond, self.cfg.cond_drop) if cond is not None else None
+        pred = model(xt, t, cond)
+        weight = torch.ones_like(x0[0])
+        weight[0, model.obs_dim:] = self.cfg.action_weight
+        weight = weight * (~mask[0]).float()  # known entries carry no information
+        loss = ((pred - (noise if self.cfg.predict_epsilon else x0)).pow(2) * weight).sum() / (weight.sum() * x0.shape[0])
+        return loss, {"loss": loss.item(), "a0_loss": (pred - x0)[:, 0, model.obs_dim:].pow(2).mean().item()}
+
+    def make_policy(self, model: PlannerNet, spec: DataSpec) -> "PlannerPolicy":
+        return PlannerPolicy(model, self.cfg)
+
+
+class PlannerPolicy:
+    """``plan(start_obs, goal_xy, waypoints, guidance) -> states B, H, obs_dim``; calling it with obs_hist
+    B, h, obs_dim plans from the last observation and returns the planned actions B, H, act_dim."""
+
+    def __init__(self, model: PlannerNet, cfg: PlannerConfig):
+        self.model, self.cfg = model, cfg
+
+    def __call__(self, obs_hist: torch.Tensor) -> torch.Tensor:
+        return self.sample(torch.as_tensor(obs_hist, dtype=torch.float32)[:, -1])[1]
+
+    def plan(self, start_obs, goal_xy=None, waypoints=None, guidance: float | None = None,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        """start_obs B, obs_dim; goal_xy B, 2 | None; waypoints B, 3, 2 (xy; velocity set to the data mean) or
+        B, 3, obs_dim | None -> planned states B, H, obs_dim (raw units)."""
+        return self.sample(start_obs, goal_xy, waypoints, guidance, generator)[0]
+
+    @torch.no_grad()
+    def sample(self, start_obs, goal_xy=None, waypoints=None, guidance: float | None = None,
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """As ``plan``, returning (states B, H, obs_dim, actions B, H, act_dim)."""
+        m, cfg = self.model, self.cfg
+        start = m.obs_norm(torch.as_tensor(start_obs, dtype=torch.float32).reshape(-1, m.obs_dim))
+        B = start.shape[0]
+        goal = None
+        if goal_xy is not None and cfg.inpaint_goal:
+            g = torch.as_tensor(goal_xy, dtype=torch.float32).reshape(B, 2)
+            goal = m.obs_norm(torch.cat([g, torch.zeros(B, m.obs_dim - 2)], dim=-1))
+        x = torch.randn(B, cfg.horizon, m.obs_dim + m.act_dim, generator=generator)
+        known, mask = _known(m, start, goal, x)
+        denoise = inpaint_denoiser(self._guided(waypoints, B, cfg.guidance if guidance is None else guidance), known, mask)
+        acp = m.alphas_cumprod
+
+        def eps(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            a = acp[t].view(-1, 1, 1)
+            return (x - a.sqrt() * denoise(x, t)) / (1 - a).sqrt()
+
+        if cfg.sample_steps is None:
+            x = ddpm_sample(eps, x, acp, generator=generator)
+        else:
+            x = ddim_sample(eps, x, acp, cfg.sample_steps)
+        x = apply_inpainting(x, known, mask)
+        return m.obs_norm.unnormalize(x[..., :m.obs_dim]), m.act_norm.unnormalize(x[..., m.obs_dim:])
+
+    def _guided(self, waypoints, B: int, w: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """x0-estimate closure (x: B,H,D, t: B) with classifier-free guidance on the waypoint condition."""
+        m, cfg = self.model, self.cfg
+
+        def x0(x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+            out = m(x, t, cond)
+            if not cfg.predict_epsilon:
+                return out
+            a = m.alphas_cumprod[t].view(-1, 1, 1)
+            return (x - (1 - a).sqrt() * out) / a.sqrt()
+
+        if m.cond_mode == "none":
+            return lambda x, t: x0(x, t, None)
+        null = m.encode_waypoints(torch.zeros(B, 3, m.obs_dim)).zero_()
+        if waypoints is None:
+            return lambda x, t: x0(x, t, null)
+        wp = torch.as_tensor(waypoints, dtype=torch.float32).reshape(B, 3, -1)
+        if wp.shape[-1] == 2:  # positions only: velocities at the data mean (0 after normalisation)
+            wp = torch.cat([wp, m.obs_norm.mean[2:].expand(B, 3, m.obs_dim - 2)], dim=-1)
+        return cfg_denoiser(x0, m.encode_waypoints(m.obs_norm(wp)), w, null)
+
+
+class OpenLoopPlanExecutor:
+    """Plan once, then follow the planned states with inverse dynamics; replan every ``replan_every`` steps.
+
+    plan_fn(obs: obs_dim) -> states H, obs_dim (numpy or torch); inverse_dynamics(obs: B, obs_dim, next: B, obs_dim)
+    -> actions B, act_dim (e.g. ``InverseDynamicsNet.predict``). ``act(obs) -> action act_dim`` (numpy).
+    """
+
+    def __init__(self, plan_fn: Callable, inverse_dynamics: Callable, replan_every: int | None = None):
+        self.plan_fn, self.inverse_dynamics, self.replan_every = plan_fn, inverse_dynamics, replan_every
+        self.reset()
+
+    def reset(self) -> None:
+        self.states: np.ndarray | None = None
+        self.k = 0
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        if self.states is None or (self.replan_every and self.k >= self.replan_every):
+            self.states, self.k = np.asarray(self.plan_fn(np.asarray(obs, dtype=np.float32)), dtype=np.float32), 0
+        target = self.states[min(self.k + 1, len(self.states) - 1)]
+        self.k += 1
+        obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32))[None]
+        return np.asarray(self.inverse_dynamics(obs_t, torch.as_tensor(target)[None]))[0]

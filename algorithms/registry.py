@@ -1,0 +1,32 @@
+"""Every trainable method by name, and the pydantic union the run config embeds (discriminated on ``name``)."""
+from __future__ import annotations
+
+from typing import Annotated, Union
+
+from pydantic import Field
+
+from algorithms.bc import BC, BCConfig
+from algorithms.inverse_dynamics import InverseDynamics, InverseDynamicsConfig
+from algorithms.planner import Planner, PlannerConfig
+from algorithms.reward_model import RewardModel, RewardModelConfig
+from algorithms.student import CTMStudent, CTMStudentConfig
+from algorithms.teacher import DDPM, DDPMConfig, EDMTeacher, EDMTeacherConfig
+
+METHODS = {
+    "bc": (BCConfig, BC),
+    "edm_teacher": (EDMTeacherConfig, EDMTeacher),
+    "ddpm": (DDPMConfig, DDPM),
+    "reward_model": (RewardModelConfig, RewardModel),
+    "ctm_student": (CTMStudentConfig, CTMStudent),
+    "planner": (PlannerConfig, Planner),
+    "inverse_dynamics": (InverseDynamicsConfig, InverseDynamics),
+}
+
+MethodConfig = Annotated[Union[BCConfig, EDMTeacherConfig, DDPMConfig, RewardModelConfig, CTMStudentConfig,
+                               PlannerConfig, InverseDynamicsConfig],
+                         Field(discriminator="name")]
+
+
+def make_method(cfg: MethodConfig):
+    """Config -> method object (build_model / loss / make_policy / check_frozen / needs)."""
+    return METHODS[cfg.name][1](cfg)

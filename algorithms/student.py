@@ -1,0 +1,159 @@
+"""CTM student and the RACTD loss (thesis 3.2.3, 3.3.3): consistency trajectory distillation of the EDM teacher
+plus DSM plus an optional reward objective through a frozen return-to-go model.
+
+L = alpha L_CTM + beta L_DSM + reward_weight L_Reward  (the thesis calls reward_weight sigma)
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+
+from algorithms.base import DataSpec, Frozen, Policy
+from algorithms.diffusion.edm import CTMDenoiser, pseudo_huber
+from algorithms.diffusion.samplers import student_sample, student_times
+from algorithms.diffusion.schedules import append_zero, karras_sigmas
+from algorithms.teacher import ActionDiffusionNet, UnetConfig, as_obs_tensor, build_unet, check_specs, reward_term
+
+
+class CTMStudentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Literal["ctm_student"] = "ctm_student"
+    alpha: float = 1.0
+    """Weight of L_CTM."""
+    beta: float = 1.0
+    """Weight of L_DSM."""
+    reward_weight: float = 0.0
+    """The thesis's sigma: weight of L_Reward = -R(s_n, a_hat_n); 0 = plain CTD (no reward model needed)."""
+    sigma_min: float = 0.002
+    sigma_max: float = 80.0
+    sigma_data: float = 0.5
+    bins: int = 80
+    """CTM discretisation: Karras grid of `bins` sigmas plus 0; t, u, k are drawn from it."""
+    rho: float = 7.0
+    solver_steps_max: int = 4
+    """Teacher Heun steps between t and u: u is 1..solver_steps_max bins below t (CTM's ode_steps_max)."""
+    huber_c: float | None = None
+    """Pseudo-Huber c; None = 0.00054 * sqrt(c * act_dim)."""
+    sample_steps: int = 1
+    """Policy NFE: 1 = one jump T -> 0; n > 1 re-noises n - 1 times (Table 3.5)."""
+    execute: Literal["first", "chunk"] = "first"
+    """Execute the first action and replan, or the whole chunk (used by the rollout loop, not here)."""
+    unet: UnetConfig = UnetConfig()
+    """Must equal the teacher's for a warm start."""
+
+
+def warm_start(student_model: nn.Module, teacher_model: nn.Module) -> list[str]:
+    """Copy every teacher weight whose name and shape match into the student; returns the copied names.
+    The student's target-time embedding is not in the teacher and keeps its zero init."""
+    own = student_model.state_dict()
+    copied = [k for k, v in teacher_model.state_dict().items() if k in own and own[k].shape == v.shape]
+    student_model.load_state_dict({k: teacher_model.state_dict()[k] for k in copied}, strict=False)
+    return copied
+
+
+def _b(v: torch.Tensor) -> torch.Tensor:
+    return v.view(-1, 1, 1)
+
+
+@torch.no_grad()
+def teacher_heun(denoise, x: torch.Tensor, grid: torch.Tensor, i: torch.Tensor, n: int) -> torch.Tensor:
+    """n Heun steps of the teacher's PF-ODE along ``grid`` from grid[i] to grid[i + n], per sample (i: B).
+    Requires grid[i + n] > 0."""
+    for m in range(n):
+        s, s_next = grid[i + m], grid[i + m + 1]
+        d = (x - denoise(x, s)) / _b(s)
+        x_e = x + _b(s_next - s) * d
+        d_next = (x_e - denoise(x_e, s_next)) / _b(s_next)
+        x = x + _b(s_next - s) * (d + d_next) / 2
+    return x
+
+
+def ractd_loss(student: ActionDiffusionNet, target: ActionDiffusionNet, teacher: ActionDiffusionNet,
+               reward_model: nn.Module | None, batch: dict[str, torch.Tensor], cfg: CTMStudentConfig,
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """RACTD loss on a batch (obs_hist B,h,O; actions B,c,A; obs B,O). ``target`` is the EMA student
+    (stop-gradient); teacher, target and reward model are set to requires_grad False here.
+
+    Draw grid indices i < j < l (t = grid[i] > u = grid[j] > k = grid[l] >= 0), then
+      L_CTM = d(G_tgt(G(x_t, t, k), k, 0), G_tgt(G_tgt(Heun_teacher(x_t, t -> u), u, k), k, 0))
+      L_DSM = d(x_0, G(x_t, t, 0))
+      L_Reward = -R(s_n, first action of G(x_T, T, 0))
+    """
+    for net in (target, teacher, reward_model):
+        if net is not None:
+            net.requires_grad_(False)
+    dev = batch["actions"].device
+    x0 = student.act_norm(batch["actions"])
+    gc = student.global_cond(batch["obs_hist"])
+    B = x0.shape[0]
+    grid = append_zero(karras_sigmas(cfg.bins, cfg.sigma_min, cfg.sigma_max, cfg.rho)).to(dev)  # bins + 1, ends at 0
+    n = int(torch.randint(1, cfg.solver_steps_max + 1, (1,), generator=generator))
+    n = min(n, cfg.bins - 1)
+    i = torch.randint(0, cfg.bins - n, (B,), generator=generator).to(dev)  # u = grid[i + n] > 0
+    j = i + n
+    l = j + 1 + (torch.rand(B, generator=generator).to(dev) * (cfg.bins - j).float()).long()  # j < l <= bins
+    t, u, k = grid[i], grid[j], grid[l]
+    zero = torch.zeros_like(t)
+    x_t = x0 + _b(t) * torch.randn(x0.shape, generator=generator).to(dev)
+
+    G = lambda m, x, a, b: m.net(x, a, b, gc)  # noqa: E731
+    est_0 = G(target, G(student, x_t, t, k), k, zero)
+    with torch.no_grad():
+        x_u = teacher_heun(lambda x, s: teacher.net(x, s, gc), x_t, grid, i, n)
+        tgt_0 = G(target, G(target, x_u, u, k), k, zero)
+    ctm = pseudo_huber(est_0, tgt_0, cfg.huber_c).mean()
+    dsm = pseudo_huber(x0, G(student, x_t, t, zero), cfg.huber_c).mean()
+    loss = cfg.alpha * ctm + cfg.beta * dsm
+    metrics = {"ctm": ctm.item(), "dsm": dsm.item()}
+    if cfg.reward_weight > 0:
+        if reward_model is None:
+            raise ValueError("reward_weight > 0 needs a reward model")
+        x_T = cfg.sigma_max * torch.randn(x0.shape, generator=generator).to(dev)
+        r = reward_term(reward_model, batch["obs"], G(student, x_T, t.new_full((B,), cfg.sigma_max), zero), student.act_norm)
+        loss = loss + cfg.reward_weight * r
+        metrics["reward_loss"] = r.item()
+    metrics["loss"] = loss.item()
+    return loss, metrics
+
+
+class CTMStudent:
+    name = "ctm_student"
+    needs: tuple[str, ...] = ("teacher", "reward")
+    """Frozen checkpoints required; ("teacher",) when reward_weight == 0 (set per instance)."""
+
+    def __init__(self, cfg: CTMStudentConfig):
+        self.cfg = cfg
+        self.needs = ("teacher", "reward") if cfg.reward_weight > 0 else ("teacher",)
+
+    def build_model(self, spec: DataSpec, teacher: nn.Module | None = None) -> ActionDiffusionNet:
+        """The student network; warm-started from ``teacher`` (same UnetConfig) when given."""
+        c = self.cfg
+        model = ActionDiffusionNet(spec, CTMDenoiser(build_unet(spec, c.unet, two_times=True), c.sigma_data, c.sigma_min))
+        if teacher is not None:
+            warm_start(model, teacher)
+        return model
+
+    def check_frozen(self, spec: DataSpec, frozen_specs: dict[str, DataSpec]) -> None:
+        check_specs(spec, frozen_specs, self.needs)
+
+    def loss(self, model: ActionDiffusionNet, batch: dict[str, torch.Tensor], frozen: Frozen,
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        nets = frozen.nets
+        return ractd_loss(model, nets["ema"], nets["teacher"], nets.get("reward"), batch, self.cfg, generator)
+
+    def make_policy(self, model: ActionDiffusionNet, spec: DataSpec, steps: int | None = None) -> Policy:
+        c = self.cfg
+        times = student_times(steps or c.sample_steps, c.sigma_min, c.sigma_max, c.rho)
+
+        @torch.no_grad()
+        def policy(obs_hist) -> torch.Tensor:
+            obs_hist = as_obs_tensor(obs_hist, model)
+            gc = model.global_cond(obs_hist)
+            x = torch.randn(gc.shape[0], *model.shape, device=gc.device) * c.sigma_max
+            x0 = student_sample(lambda x, t, s: model.net(x, t, s, gc), x, c.sigma_max, times)
+            return model.act_norm.unnormalize(x0)
+
+        return policy

@@ -1,0 +1,218 @@
+"""Diffusion policies over action chunks p(a_n..a_n+c | s_n-h..s_n): the EDM teacher (Heun, 80 bins) and the
+DDPM baseline (DDPM(n) / DDIM(k) sampling) of Table 3.3. Both share ``ActionDiffusionNet``.
+
+x = normalised actions B, c, act_dim; global condition = normalised observation history flattened, B, h*obs_dim.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+
+from algorithms.base import DataSpec, Frozen, Policy
+from algorithms.diffusion.edm import EDMDenoiser, bin_sigmas, lognormal_sigmas, pseudo_huber
+from algorithms.diffusion.samplers import ddim_sample, ddpm_sample, heun_sample
+from algorithms.diffusion.schedules import alphas_cumprod, append_zero, ddpm_betas, karras_sigmas
+from algorithms.nets.mlp import Normalizer
+from algorithms.nets.unet1d import CondMode, ConditionalUnet1D
+
+
+class UnetConfig(BaseModel):
+    """Backbone sizes (small CPU defaults; thesis MuJoCo: 128 / [512, 1024, 2048] / 5)."""
+
+    model_config = ConfigDict(extra="forbid")
+    step_embed_dim: int = 64
+    """Width of the sinusoidal diffusion-time embedding."""
+    down_dims: list[int] = [32, 64, 128]
+    """Channels per U-Net level; the horizon is padded to a multiple of 2**(len-1)."""
+    kernel_size: int = 5
+    n_groups: int = 8
+    cond_mode: CondMode = "none"
+    """Chapter 2 condition input (uses batch["cond"]): cross_attention, concat or none."""
+    cond_embed_dim: int = 32
+
+
+def build_unet(spec: DataSpec, cfg: UnetConfig, two_times: bool = False) -> ConditionalUnet1D:
+    return ConditionalUnet1D(spec.act_dim, spec.obs_history * spec.obs_dim, cfg.step_embed_dim, cfg.down_dims,
+                             cfg.kernel_size, cfg.n_groups, two_times=two_times,
+                             cond_dim=spec.cond_dim if cfg.cond_mode != "none" else 0,
+                             cond_embed_dim=cfg.cond_embed_dim, cond_mode=cfg.cond_mode)
+
+
+def spec_stat(spec: DataSpec, key: str, default: float, dim: int) -> list[float]:
+    return spec.stats.get(key, [default] * dim)
+
+
+class ActionDiffusionNet(nn.Module):
+    """Normalisers (buffers, so checkpoints carry them) plus a denoiser ``net`` (EDM, CTM or an eps-UNet)."""
+
+    def __init__(self, spec: DataSpec, net: nn.Module):
+        super().__init__()
+        self.obs_norm = Normalizer(spec_stat(spec, "obs_mean", 0.0, spec.obs_dim), spec_stat(spec, "obs_std", 1.0, spec.obs_dim))
+        self.act_norm = Normalizer(spec_stat(spec, "act_mean", 0.0, spec.act_dim), spec_stat(spec, "act_std", 1.0, spec.act_dim))
+        self.net = net
+        self.shape = (spec.action_horizon, spec.act_dim)
+
+    def global_cond(self, obs_hist: torch.Tensor) -> torch.Tensor:
+        """B, h, obs_dim -> B, h*obs_dim normalised."""
+        return self.obs_norm(obs_hist).flatten(1)
+
+    def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        return self.net(x, *args, **kwargs)
+
+
+def as_obs_tensor(obs_hist, model: nn.Module) -> torch.Tensor:
+    """numpy or torch B, h, obs_dim -> float tensor on the model's device."""
+    device = next(model.parameters()).device
+    return torch.as_tensor(obs_hist, dtype=torch.float32, device=device)
+
+
+def reward_term(reward_model: nn.Module, obs: torch.Tensor, actions_norm: torch.Tensor, act_norm: Normalizer) -> torch.Tensor:
+    """-R(s_n, a_hat_n): the frozen reward model on the first action of a predicted normalised chunk B, c, A."""
+    return -reward_model(obs, act_norm.unnormalize(actions_norm[:, 0])).mean()
+
+
+class EDMTeacherConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Literal["edm_teacher"] = "edm_teacher"
+    sigma_min: float = 0.002
+    sigma_max: float = 80.0
+    sigma_data: float = 0.5
+    bins: int = 80
+    """Karras discretisation bins used by the Heun sampler (and for training sigmas when train_sigma='bins')."""
+    rho: float = 7.0
+    train_sigma: Literal["lognormal", "bins"] = "lognormal"
+    """Training noise levels: EDM log-normal(-1.2, 1.2) or uniform over the Karras bins."""
+    huber_c: float | None = None
+    """Pseudo-Huber c; None = 0.00054 * sqrt(c * act_dim)."""
+    reward_weight: float = 0.0
+    """Reward-aware teacher ablation (Table 3.4): adds w * -R(s_n, first action of D(x_t, sigma)); needs 'reward'."""
+    unet: UnetConfig = UnetConfig()
+
+
+def check_specs(spec: DataSpec, frozen_specs: dict[str, DataSpec], needs: tuple[str, ...]) -> None:
+    """Raise ValueError if a needed frozen checkpoint is missing or was trained on other shapes."""
+    for name in needs:
+        if name not in frozen_specs:
+            raise ValueError(f"missing frozen checkpoint {name!r} (needs {needs})")
+        other = frozen_specs[name]
+        keys = ("obs_dim", "act_dim") if name == "reward" else ("obs_dim", "act_dim", "obs_history", "action_horizon")
+        bad = [f"{k} {getattr(other, k)} != {getattr(spec, k)}" for k in keys if getattr(other, k) != getattr(spec, k)]
+        if bad:
+            raise ValueError(f"frozen {name!r} checkpoint does not match the dataset: {', '.join(bad)}")
+
+
+class EDMTeacher:
+    name = "edm_teacher"
+    needs: tuple[str, ...] = ()
+    """Frozen checkpoints required; ("reward",) when reward_weight > 0 (set per instance)."""
+
+    def __init__(self, cfg: EDMTeacherConfig):
+        self.cfg = cfg
+        self.needs = ("reward",) if cfg.reward_weight > 0 else ()
+
+    def build_model(self, spec: DataSpec) -> ActionDiffusionNet:
+        return ActionDiffusionNet(spec, EDMDenoiser(build_unet(spec, self.cfg.unet), self.cfg.sigma_data, self.cfg.sigma_min))
+
+    def check_frozen(self, spec: DataSpec, frozen_specs: dict[str, DataSpec]) -> None:
+        check_specs(spec, frozen_specs, self.needs)
+
+    def sigmas(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        c = self.cfg
+        return append_zero(karras_sigmas(c.bins, c.sigma_min, c.sigma_max, c.rho)).to(device)
+
+    def loss(self, model: ActionDiffusionNet, batch: dict[str, torch.Tensor], frozen: Frozen,
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        c = self.cfg
+        x0 = model.act_norm(batch["actions"])
+        gc = model.global_cond(batch["obs_hist"])
+        cond = batch.get("cond") if c.unet.cond_mode != "none" else None
+        n = x0.shape[0]
+        if c.train_sigma == "lognormal":
+            sigma = lognormal_sigmas(n, generator=generator, device=x0.device)
+        else:
+            sigma = bin_sigmas(n, self.sigmas(x0.device)[:-1], generator=generator)
+        noisy = x0 + sigma.view(-1, 1, 1) * torch.randn(x0.shape, generator=generator, device=x0.device)
+        dsm = pseudo_huber(model.net.raw(noisy, sigma, gc, cond), model.net.training_target(x0, noisy, sigma), c.huber_c).mean()
+        metrics = {"dsm": dsm.item()}
+        loss = dsm
+        if c.reward_weight > 0:
+            r = reward_term(frozen.nets["reward"], batch["obs"], model.net(noisy, sigma, gc, cond), model.act_norm)
+            loss = loss + c.reward_weight * r
+            metrics["reward_loss"] = r.item()
+        metrics["loss"] = loss.item()
+        return loss, metrics
+
+    def make_policy(self, model: ActionDiffusionNet, spec: DataSpec) -> Policy:
+        @torch.no_grad()
+        def policy(obs_hist) -> torch.Tensor:
+            obs_hist = as_obs_tensor(obs_hist, model)
+            gc = model.global_cond(obs_hist)
+            sigmas = self.sigmas(gc.device)
+            x = torch.randn(gc.shape[0], *model.shape, device=gc.device) * sigmas[0]
+            return model.act_norm.unnormalize(heun_sample(lambda x, s: model.net(x, s, gc), x, sigmas))
+
+        return policy
+
+
+class DDPMConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Literal["ddpm"] = "ddpm"
+    train_steps: int = 100
+    beta_schedule: Literal["cosine", "linear"] = "cosine"
+    sampler: Literal["ddpm", "ddim"] = "ddpm"
+    """Policy sampler: ancestral DDPM or deterministic DDIM."""
+    sample_steps: int = 100
+    """NFE of the policy: DDPM(n) strided ancestral or DDIM(k)."""
+    clip_x0: float | None = None
+    """Clamp the predicted normalised x0 at every step (None = no clipping)."""
+    unet: UnetConfig = UnetConfig()
+
+
+class DDPM:
+    """Epsilon-prediction DDPM on the same backbone (the integer timestep feeds the time embedding)."""
+
+    name = "ddpm"
+    needs: tuple[str, ...] = ()
+
+    def __init__(self, cfg: DDPMConfig):
+        self.cfg = cfg
+        self.alphas_cumprod = alphas_cumprod(ddpm_betas(cfg.train_steps, cfg.beta_schedule))
+
+    def build_model(self, spec: DataSpec) -> ActionDiffusionNet:
+        return ActionDiffusionNet(spec, build_unet(spec, self.cfg.unet))
+
+    def check_frozen(self, spec: DataSpec, frozen_specs: dict[str, DataSpec]) -> None:
+        check_specs(spec, frozen_specs, self.needs)
+
+    def loss(self, model: ActionDiffusionNet, batch: dict[str, torch.Tensor], frozen: Frozen,
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        x0 = model.act_norm(batch["actions"])
+        gc = model.global_cond(batch["obs_hist"])
+        cond = batch.get("cond") if self.cfg.unet.cond_mode != "none" else None
+        t = torch.randint(self.cfg.train_steps, (x0.shape[0],), generator=generator, device=x0.device)
+        a = self.alphas_cumprod.to(x0.device)[t].view(-1, 1, 1)
+        eps = torch.randn(x0.shape, generator=generator, device=x0.device)
+        loss = F.mse_loss(model.net(a.sqrt() * x0 + (1 - a).sqrt() * eps, t.float(), gc, cond=cond), eps)
+        return loss, {"loss": loss.item()}
+
+    def make_policy(self, model: ActionDiffusionNet, spec: DataSpec) -> Policy:
+        c = self.cfg
+
+        @torch.no_grad()
+        def policy(obs_hist) -> torch.Tensor:
+            obs_hist = as_obs_tensor(obs_hist, model)
+            gc = model.global_cond(obs_hist)
+            x = torch.randn(gc.shape[0], *model.shape, device=gc.device)
+            ac = self.alphas_cumprod.to(gc.device)
+            eps = lambda x, t: model.net(x, t.float(), gc)  # noqa: E731
+            if c.sampler == "ddpm":
+                x = ddpm_sample(eps, x, ac, c.sample_steps, clip_x0=c.clip_x0)
+            else:
+                x = ddim_sample(eps, x, ac, c.sample_steps, clip_x0=c.clip_x0)
+            return model.act_norm.unnormalize(x)
+
+        return policy

@@ -1,0 +1,209 @@
+"""The ``rayexp`` command line. Every experiment command takes ``--config FILE.yaml``, ``key=value``
+overrides, ``--run-dir`` and ``--address``; bad input exits non-zero with one line saying what to fix."""
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+from rayexp.errors import RayexpError
+
+PRESETS = Path(__file__).resolve().parent.parent / "tune_configs"
+
+
+def _fail_cleanly(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except RayexpError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def experiment_options(fn):
+    fn = click.argument("overrides", nargs=-1)(fn)
+    fn = click.option("--overwrite", is_flag=True, help="Replace a finished run (or dataset) of the same name.")(fn)
+    fn = click.option("--address", default=None, help="Ray address: 'auto' or 'ray://host:port' for a cluster; default: a local Ray on this machine.")(fn)
+    fn = click.option("--run-dir", default="runs", show_default=True, type=click.Path(file_okay=False), help="Folder that holds runs/<name>/.")(fn)
+    fn = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help="Experiment YAML (see tune_configs/).")(fn)
+    return fn
+
+
+def _setup(config_path, overrides, run_dir, address, overwrite, base_preset: str | None = None, resume: bool = True):
+    from rayexp.cluster import init_ray
+    from rayexp.config import load_config
+    from rayexp.runs import open_run
+
+    if config_path is None and base_preset is not None:
+        config_path = PRESETS / base_preset
+    cfg = load_config(config_path, list(overrides))
+    if address:
+        cfg.ray.address = address
+    from envs.registry import check_env_id
+
+    check_env_id(cfg.env.id)
+    run = open_run(run_dir, cfg, overwrite=overwrite, resume=resume)
+    init_ray(cfg.ray)
+    return cfg, run
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rayexp")
+def main():
+    """rayexp: diffusion planners and one-step consistency students on Ray.
+
+    Stages: collect (PPO expert + parallel rollouts) -> train (Ray Train) -> evaluate (parallel
+    actors) -> report. Results land in RUN_DIR/<name>/. `rayexp quickstart` runs them all.
+    """
+
+
+@main.command()
+@experiment_options
+@_fail_cleanly
+def collect(config_path, overrides, run_dir, address, overwrite):
+    """Train an RLlib PPO expert and record its rollouts into the run's dataset (episode store)."""
+    from rayexp.pipeline import run_collect
+
+    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite)
+    store = run_collect(cfg, run, overwrite=overwrite)
+    click.echo(_format_summary(store.summary()))
+
+
+@main.command()
+@experiment_options
+@click.option("--stage", "stages", multiple=True, help="Model stage(s) to train (default: all in `models`).")
+@click.option("--retrain", is_flag=True, help="Train stages again even if their model file exists.")
+@_fail_cleanly
+def train(config_path, overrides, run_dir, address, overwrite, stages, retrain):
+    """Train model stages on Ray Train (checkpoints every N steps; rerun to resume)."""
+    from rayexp.pipeline import run_train
+
+    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite)
+    metrics = run_train(cfg, run, list(stages) or None, retrain=retrain)
+    if not metrics.empty:
+        last = metrics.groupby("stage").tail(1)[["stage", "step", "loss"]]
+        from rayexp.report import markdown_table
+
+        click.echo(markdown_table(last))
+
+
+@main.command()
+@experiment_options
+@click.option("--model", "models", multiple=True, help="Model stage(s) to evaluate (default: evaluate.models or all).")
+@_fail_cleanly
+def evaluate(config_path, overrides, run_dir, address, overwrite, models):
+    """Evaluate trained models on seeded episodes spread over parallel Ray actors."""
+    from rayexp.pipeline import run_evaluate
+    from rayexp.report import markdown_table
+
+    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite)
+    click.echo(markdown_table(run_evaluate(cfg, run, list(models) or None)))
+
+
+@main.command()
+@click.argument("run_path", type=click.Path())
+@_fail_cleanly
+def report(run_path):
+    """Print a run's results as a markdown table and write PNG plots beside them."""
+    from rayexp.report import report as make_report
+
+    click.echo(make_report(run_path))
+
+
+@main.command()
+@experiment_options
+@_fail_cleanly
+def quickstart(config_path, overrides, run_dir, address, overwrite):
+    """The whole pipeline on a small task in minutes: expert -> data -> models -> evaluation -> table."""
+    from rayexp.pipeline import run_collect, run_evaluate, run_train
+    from rayexp.report import report as make_report
+
+    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite, base_preset="quickstart.yaml")
+    click.echo(f"[1/3] collecting data into {run.path}")
+    run_collect(cfg, run)
+    click.echo(f"[2/3] training {', '.join(cfg.models)} on Ray Train")
+    run_train(cfg, run)
+    click.echo("[3/3] evaluating in parallel actors")
+    run_evaluate(cfg, run)
+    run.mark_finished()
+    click.echo(make_report(run.path))
+
+
+@main.group()
+def data():
+    """Inspect, import and export datasets."""
+
+
+@data.command("inspect")
+@click.argument("path", type=click.Path())
+@_fail_cleanly
+def data_inspect(path):
+    """Validate a dataset and print its summary (episodes, steps, returns, success)."""
+    from rayexp.minari_io import resolve_dataset
+
+    click.echo(_format_summary(resolve_dataset(path, Path(".rayexp_cache")).summary()))
+
+
+@data.command("import-d4rl")
+@click.argument("hdf5", type=click.Path())
+@click.argument("out", type=click.Path())
+@click.option("--env-id", required=True, help="Env the data belongs to, e.g. Hopper-v5.")
+@click.option("--overwrite", is_flag=True)
+@_fail_cleanly
+def data_import_d4rl(hdf5, out, env_id, overwrite):
+    """Import a file in the D4RL hdf5 layout into an episode store."""
+    from rayexp.d4rl import import_d4rl_hdf5
+
+    click.echo(_format_summary(import_d4rl_hdf5(hdf5, out, env_id, overwrite=overwrite).summary()))
+
+
+@data.command("export-d4rl")
+@click.argument("path", type=click.Path())
+@click.argument("hdf5", type=click.Path(dir_okay=False))
+@_fail_cleanly
+def data_export_d4rl(path, hdf5):
+    """Write a dataset in the D4RL hdf5 layout."""
+    from rayexp.d4rl import export_d4rl_hdf5
+    from rayexp.store import EpisodeStore
+
+    click.echo(f"wrote {export_d4rl_hdf5(EpisodeStore(path), hdf5)}")
+
+
+@data.command("export-minari")
+@click.argument("dataset", type=click.Path())
+@click.option("--id", "dataset_id", required=True, help="Minari id, e.g. mujoco/hopper/medium-v0.")
+@click.option("--path", "root", default=None, type=click.Path(file_okay=False), help="Minari root (default: MINARI_DATASETS_PATH or ~/.minari/datasets).")
+@click.option("--format", "data_format", type=click.Choice(["hdf5", "arrow"]), default="hdf5", show_default=True)
+@click.option("--overwrite", is_flag=True)
+@_fail_cleanly
+def data_export_minari(dataset, dataset_id, root, data_format, overwrite):
+    """Export a rayexp dataset (or minari:ID) as a local Minari dataset, with reference scores and per-episode conditions."""
+    from rayexp.minari_io import export_minari, resolve_dataset
+
+    store = resolve_dataset(dataset, Path(".rayexp_cache"))
+    click.echo(f"wrote {export_minari(store, dataset_id, root, overwrite=overwrite, data_format=data_format)}")
+
+
+@data.command("import-minari")
+@click.argument("id_or_path")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Episode store folder to create.")
+@click.option("--overwrite", is_flag=True)
+@_fail_cleanly
+def data_import_minari(id_or_path, out, overwrite):
+    """Import a local Minari dataset (id or folder; never downloads) into an episode store."""
+    from rayexp.minari_io import import_minari
+
+    click.echo(_format_summary(import_minari(id_or_path, out, overwrite=overwrite).summary()))
+
+
+def _format_summary(summary: dict) -> str:
+    return "\n".join(f"{k:>14}: {v}" for k, v in summary.items())
+
+
+if __name__ == "__main__":
+    main()

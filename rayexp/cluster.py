@@ -1,0 +1,34 @@
+"""Start or join Ray: a local Ray on this machine by default, a cluster with ``--address``."""
+from __future__ import annotations
+
+import logging
+import os
+
+from rayexp.config import RayConfig
+from rayexp.errors import RayexpError
+
+
+def init_ray(cfg: RayConfig) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    # Workers import rayexp/algorithms/envs from the installed package; keep them quiet and light.
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    kwargs = dict(include_dashboard=cfg.dashboard, logging_level=logging.WARNING, log_to_driver=True)
+    if cfg.dashboard:
+        kwargs["dashboard_host"] = "127.0.0.1"
+    try:
+        if cfg.address:
+            ray.init(address=cfg.address, **({} if cfg.address.startswith("ray://") else kwargs))
+        else:
+            ray.init(num_cpus=cfg.num_cpus or os.cpu_count(), **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise RayexpError(f"cannot connect to Ray at ray.address={cfg.address!r} ({str(e).splitlines()[0]}); "
+                          "start one with `ray start --head` or leave --address out for a local Ray") from None
+
+
+def num_cpus() -> int:
+    import ray
+
+    return int(ray.cluster_resources().get("CPU", 1))

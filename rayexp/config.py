@@ -1,0 +1,240 @@
+"""Typed, validated experiment configs: YAML in, pydantic objects inside.
+
+Every section forbids unknown keys, so a typo fails before any work starts, with one line that
+names the key. ``load_config(path, overrides)`` applies ``key.sub=value`` overrides (values parsed
+as YAML) before validation.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from algorithms.registry import MethodConfig
+from rayexp.errors import ConfigError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class EnvConfig(Section):
+    id: str = "InvertedPendulum-v5"
+    """A gymnasium id or a rayexp env name (see ``rayexp.envs``)."""
+    max_episode_steps: int | None = Field(None, gt=0)
+    kwargs: dict[str, Any] = {}
+    split: str | None = None
+    """OOC split name for envs that have element combinations."""
+
+
+class ExpertConfig(Section):
+    """The RLlib PPO expert that generates the data."""
+
+    iterations: int = Field(15, gt=0)
+    train_batch_size: int = Field(4000, gt=0)
+    minibatch_size: int = Field(256, gt=0)
+    num_epochs: int = Field(10, gt=0)
+    lr: float = Field(3e-4, gt=0)
+    gamma: float = Field(0.99, gt=0, le=1)
+    hidden: list[int] = [64, 64]
+    num_env_runners: int = Field(2, ge=0)
+    target_return: float | None = None
+    """Stop early once the mean training return reaches this."""
+
+
+class CollectConfig(Section):
+    episodes: int = Field(40, gt=0)
+    num_env_runners: int = Field(2, ge=1)
+    only_success: bool = False
+    """Keep only successful episodes (where the env defines success)."""
+    snapshots: list[float] = [1.0]
+    """Fractions of expert training at which to record (e.g. [0.3, 1.0] for a mixed-quality dataset)."""
+    explore: bool = True
+    """Sample from the policy's action distribution (True) or take its mean action."""
+
+
+class DataConfig(Section):
+    path: str | None = None
+    """Dataset folder or ``minari:ID``; default ``<run>/data``."""
+    obs_history: int = Field(1, gt=0)
+    action_horizon: int = Field(16, gt=0)
+    gamma: float = Field(0.99, gt=0, le=1)
+    termination_penalty: float = -100.0
+
+
+class TrainConfig(Section):
+    steps: int = Field(2000, gt=0)
+    batch_size: int = Field(256, gt=0)
+    lr: float = Field(3e-4, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    grad_clip: float | None = Field(10.0, gt=0)
+    ema_decay: float = Field(0.995, ge=0, lt=1)
+    checkpoint_every: int = Field(500, gt=0)
+    log_every: int = Field(50, gt=0)
+    num_workers: int = Field(1, gt=0)
+    use_gpu: bool = False
+    seed: int = 0
+
+
+class ModelStage(Section):
+    """One trained network: the method and its training budget (overrides of the top-level ``train``)."""
+
+    method: MethodConfig
+    train: dict[str, Any] = {}
+
+
+class EvalConfig(Section):
+    episodes: int = Field(10, gt=0)
+    num_actors: int = Field(2, gt=0)
+    seed: int = 1000
+    execute: Literal["first", "chunk"] = "chunk"
+    """Execute the first predicted action then replan, or the whole action chunk."""
+    chunk: int | None = Field(None, gt=0)
+    """Actions executed per plan when execute='chunk' (default: the whole chunk)."""
+    models: list[str] = []
+    """Stage names to evaluate (default: every stage)."""
+
+
+class RayConfig(Section):
+    address: str | None = None
+    """None starts a local Ray on this machine; 'auto' or 'ray://host:port' joins a cluster."""
+    num_cpus: int | None = Field(None, gt=0)
+    dashboard: bool = False
+    """The dashboard binds to 127.0.0.1 when enabled."""
+
+
+class ExperimentConfig(Section):
+    name: str = "experiment"
+    seed: int = 0
+    env: EnvConfig = EnvConfig()
+    expert: ExpertConfig = ExpertConfig()
+    collect: CollectConfig = CollectConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    models: dict[str, ModelStage] = {}
+    evaluate: EvalConfig = EvalConfig()
+    ray: RayConfig = RayConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v or "/" in v or v.startswith("."):
+            raise ValueError("must be a plain folder name (no '/', not starting with '.')")
+        return v
+
+    @model_validator(mode="after")
+    def _stages(self) -> "ExperimentConfig":
+        for stage in self.models:
+            self.stage_train(stage)
+        missing = [m for m in self.evaluate.models if m not in self.models]
+        if missing:
+            raise ValueError(f"evaluate.models names unknown model(s) {missing}; defined: {sorted(self.models)}")
+        return self
+
+    def stage_train(self, stage: str) -> TrainConfig:
+        """The top-level ``train`` section with the stage's own overrides applied."""
+        try:
+            return TrainConfig(**{**self.train.model_dump(), **self.models[stage].train})
+        except ValidationError as e:
+            raise ValueError(f"models.{stage}.train: {_first_error(e)}") from None
+
+
+def _first_error(e: ValidationError) -> str:
+    err = e.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    return f"{loc}: {msg}" if loc else msg
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names allowed at ``loc`` (for the 'unknown key' message)."""
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None) if field else None
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        model = ann
+    return sorted(model.model_fields)
+
+
+def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = data
+    for k in keys[:-1]:
+        child = node.setdefault(k, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {dotted}: '{k}' is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def parse_overrides(overrides: list[str]) -> list[tuple[str, Any]]:
+    parsed = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key or any(not p for p in key.split(".")):
+            raise ConfigError(f"override {item!r} is not key=value (e.g. train.steps=100)")
+        try:
+            parsed.append((key, yaml.safe_load(raw) if raw else ""))
+        except yaml.YAMLError:
+            parsed.append((key, raw))
+    return parsed
+
+
+def validate(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        msg = _first_error(e)
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(ExperimentConfig, err["loc"])
+            if allowed:
+                msg += f" (allowed: {', '.join(allowed)})"
+        raise ConfigError(f"{source}: {msg}") from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None, base: dict | None = None) -> ExperimentConfig:
+    """Read YAML (or start from ``base``), apply ``key=value`` overrides, validate."""
+    data: dict[str, Any] = dict(base or {})
+    source = "config"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            loaded = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections")
+        data.update(loaded or {})
+    for key, value in parse_overrides(overrides or []):
+        set_path(data, key, value)
+    return validate(data, source)
+
+
+def dump_config(cfg: ExperimentConfig) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys instead of silently keeping the last one."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)

@@ -1,0 +1,109 @@
+"""Parallel evaluation: episodes spread over Ray actors, each holding its env and a policy copy.
+
+Episode i always runs with seed ``eval.seed + i`` whichever actor gets it, and results are sorted
+by episode, so 1 actor and N actors give the same numbers.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+
+def run_episode(env, policy, seed: int, obs_history: int, execute: str, chunk: int | None, max_steps: int | None = None) -> dict:
+    """Roll out one episode closed loop: plan an action chunk from the last h observations, execute."""
+    import torch
+
+    obs, _ = env.reset(seed=seed)
+    hist = deque([obs] * obs_history, maxlen=obs_history)
+    total, steps, plans, plan_time, success = 0.0, 0, 0, 0.0, None
+    done = False
+    while not done:
+        t0 = time.perf_counter()
+        x = torch.as_tensor(np.stack(hist), dtype=torch.float32)[None]
+        actions = policy(x)[0].cpu().numpy()
+        plan_time += time.perf_counter() - t0
+        plans += 1
+        n_exec = 1 if execute == "first" else min(chunk or len(actions), len(actions))
+        for a in actions[:n_exec]:
+            a = np.clip(a, env.action_space.low, env.action_space.high) if hasattr(env.action_space, "low") else a
+            obs, r, terminated, truncated, info = env.step(a)
+            hist.append(obs)
+            total += float(r)
+            steps += 1
+            done = terminated or truncated or (max_steps is not None and steps >= max_steps)
+            if done:
+                from envs.registry import episode_success
+
+                success = episode_success(info, terminated, truncated)
+                break
+    return {"return": total, "length": steps, "success": success, "plans": plans,
+            "ms_per_plan": 1000 * plan_time / plans, "ms_per_action": 1000 * plan_time / steps}
+
+
+class EvalWorker:
+    """Holds one env and one policy per model; runs whole episodes on request."""
+
+    def __init__(self, env_cfg: dict, model_paths: dict[str, str], eval_cfg: dict, threads: int = 1):
+        import torch
+
+        from envs.registry import make_env
+        from rayexp.train import load_model
+
+        torch.set_num_threads(threads)
+        self.env = make_env(env_cfg["id"], split=env_cfg.get("split"), max_episode_steps=env_cfg.get("max_episode_steps"),
+                            **env_cfg.get("kwargs", {}))
+        self.eval_cfg = eval_cfg
+        self.policies = {}
+        for name, path in model_paths.items():
+            method, model, spec = load_model(path)
+            self.policies[name] = (method.make_policy(model, spec), spec)
+
+    def run(self, model: str, episode: int, seed: int) -> dict:
+        policy, spec = self.policies[model]
+        out = run_episode(self.env, policy, seed, spec.obs_history, self.eval_cfg["execute"], self.eval_cfg.get("chunk"))
+        return {"model": model, "episode": episode, "seed": seed, "nfe": getattr(policy, "nfe", None), **out}
+
+
+def evaluate(env_cfg: dict, model_paths: dict[str, str], eval_cfg: dict, num_actors: int,
+             ref_scores: tuple[float, float] | None = None) -> pd.DataFrame:
+    """Every model on ``episodes`` seeded episodes over ``num_actors`` actors; one row per episode."""
+    import ray
+
+    actor_cls = ray.remote(num_cpus=1)(EvalWorker)
+    actors = [actor_cls.remote(env_cfg, model_paths, eval_cfg) for _ in range(num_actors)]
+    jobs = [(m, i, eval_cfg["seed"] + i) for m in model_paths for i in range(eval_cfg["episodes"])]
+    refs = [actors[k % num_actors].run.remote(*job) for k, job in enumerate(jobs)]
+    rows, pending = [], list(refs)
+    with tqdm(total=len(refs), desc="evaluate", leave=False) as bar:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            rows += ray.get(done)
+            bar.update(len(done))
+    for a in actors:
+        ray.kill(a)
+    df = pd.DataFrame(rows).sort_values(["model", "episode"]).reset_index(drop=True)
+    if ref_scores is not None:
+        from rayexp.d4rl import normalized_score
+
+        df["normalized_score"] = normalized_score(df["return"].to_numpy(), *ref_scores)
+    return df
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard error per model of return (and normalized score), plus timing."""
+    agg = {"return": ["mean", "sem"], "length": "mean", "ms_per_action": "median", "ms_per_plan": "median"}
+    if "normalized_score" in df:
+        agg["normalized_score"] = ["mean", "sem"]
+    out = df.groupby("model", sort=False).agg(agg)
+    out.columns = ["_".join(c) if c[1] not in ("mean", "median") or c[0] in ("return", "normalized_score") else c[0]
+                   for c in out.columns]
+    out["episodes"] = df.groupby("model", sort=False).size()
+    if df["nfe"].notna().any():
+        out["nfe"] = df.groupby("model", sort=False)["nfe"].first()
+    if df["success"].notna().any():
+        out["success_rate"] = df.groupby("model", sort=False)["success"].mean()
+    return out.reset_index()

@@ -1,0 +1,73 @@
+"""The stages a user runs, as plain functions the CLI (and tests) call: collect, train, evaluate."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from rayexp.config import ExperimentConfig
+from rayexp.errors import RayexpError
+from rayexp.runs import Run, append_metrics
+from rayexp.store import EpisodeStore
+
+log = logging.getLogger("rayexp")
+
+
+def dataset_path(cfg: ExperimentConfig, run: Run) -> Path:
+    if cfg.data.path is None:
+        return run.data_dir
+    if cfg.data.path.startswith("minari:"):
+        from rayexp.minari_io import resolve_dataset
+
+        return resolve_dataset(cfg.data.path, run.path / "minari_cache").path
+    return Path(cfg.data.path)
+
+
+def run_collect(cfg: ExperimentConfig, run: Run, overwrite: bool = False) -> EpisodeStore:
+    from rayexp.collect import collect
+
+    out = dataset_path(cfg, run)
+    if out.exists() and not overwrite:
+        log.info("dataset %s exists; reusing it", out)
+        return EpisodeStore(out)
+    t0 = time.perf_counter()
+    store = collect(cfg, out, run.path / "expert", overwrite=overwrite)
+    log.info("collected %d episodes in %.1f s", len(store), time.perf_counter() - t0)
+    return store
+
+
+def run_train(cfg: ExperimentConfig, run: Run, stages: list[str] | None = None, retrain: bool = False) -> pd.DataFrame:
+    """Train the named stages (default: all, in config order); finished stages are kept unless ``retrain``."""
+    from rayexp.train import train_stage
+
+    data = dataset_path(cfg, run)
+    EpisodeStore(data)  # validate before starting any trainer
+    rows = []
+    for stage in stages or list(cfg.models):
+        if run.model_path(stage).exists() and not retrain:
+            log.info("stage %s already trained (%s); skipping", stage, run.model_path(stage))
+            continue
+        t0 = time.perf_counter()
+        history = train_stage(cfg, run, stage, data)
+        rows += [{**r, "wall_s": time.perf_counter() - t0} for r in history]
+    return append_metrics(run, rows) if rows else pd.DataFrame()
+
+
+def run_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) -> pd.DataFrame:
+    from rayexp.evaluate import evaluate, summarize
+
+    models = models or cfg.evaluate.models or list(cfg.models)
+    paths = {m: str(run.model_path(m)) for m in models}
+    missing = [m for m, p in paths.items() if not Path(p).exists()]
+    if missing:
+        raise RayexpError(f"no trained model for {missing} in {run.path / 'models'}; run `rayexp train` first")
+    store_path = dataset_path(cfg, run)
+    meta = EpisodeStore(store_path).meta if store_path.exists() else None
+    ref = (meta.ref_min_score, meta.ref_max_score) if meta and meta.ref_min_score is not None else None
+    df = evaluate(cfg.env.model_dump(), paths, cfg.evaluate.model_dump(), cfg.evaluate.num_actors, ref)
+    tmp = run.path / ".eval.parquet.tmp"
+    df.to_parquet(tmp, index=False)
+    tmp.replace(run.path / "eval.parquet")
+    return summarize(df)

@@ -1,0 +1,218 @@
+"""Training on Ray Train: a TorchTrainer hosts any method's plain training step.
+
+``train_step`` is the whole algorithm-independent update (loss, backward, clip, step, EMA). The
+worker loop around it reads windows from the episode store, resumes from Ray Train's latest
+checkpoint, reports metrics, checkpoints every N steps and finally writes ``models/<stage>.pt``
+(EMA weights, the method config and the DataSpec), loadable with ``torch.load(weights_only=True)``.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import TypeAdapter
+from torch import nn
+
+from algorithms.base import DataSpec, Frozen
+from algorithms.registry import MethodConfig, make_method
+from rayexp.errors import RayexpError
+
+log = logging.getLogger("rayexp")
+_METHOD_ADAPTER = TypeAdapter(MethodConfig)
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p, 1.0 - decay)
+    for e, b in zip(ema.buffers(), model.buffers()):
+        e.copy_(b)
+
+
+def train_step(method, model: nn.Module, ema: nn.Module, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor],
+               frozen: Frozen, grad_clip: float | None, ema_decay: float, world_size: int = 1) -> dict[str, float]:
+    """One optimisation step of any method. Returns the method's metrics plus grad_norm."""
+    model.train()
+    loss, metrics = method.loss(model, batch, frozen)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if world_size > 1:
+        for p in model.parameters():
+            if p.grad is not None:
+                torch.distributed.all_reduce(p.grad, op=torch.distributed.ReduceOp.AVG)
+    params = [p for p in model.parameters() if p.grad is not None]
+    norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip else float("inf"))
+    optimizer.step()
+    ema_update(ema, model, ema_decay)
+    return {**metrics, "grad_norm": float(norm)}
+
+
+def save_model(path: Path, method_cfg, spec: DataSpec, model: nn.Module, step: int, starts: list[int] | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save({"method": method_cfg.model_dump(mode="json"), "spec": dataclasses.asdict(spec),
+                "state_dict": model.state_dict(), "step": step, "starts": starts or [0]}, tmp)
+    tmp.replace(path)
+
+
+def load_model(path: str | Path) -> tuple[Any, nn.Module, DataSpec]:
+    """(method, model in eval mode, spec) from a ``models/<stage>.pt`` file."""
+    path = Path(path)
+    if not path.is_file():
+        raise RayexpError(f"model checkpoint {path} does not exist; train that stage first (`rayexp train`)")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        spec = DataSpec(**ckpt["spec"])
+        method = make_method(_METHOD_ADAPTER.validate_python(ckpt["method"]))
+        model = method.build_model(spec)
+        model.load_state_dict(ckpt["state_dict"])
+    except (RuntimeError, KeyError, TypeError, ValueError) as e:
+        raise RayexpError(f"model checkpoint {path} cannot be loaded ({str(e).splitlines()[0]}); retrain that stage") from None
+    return method, model.eval(), spec
+
+
+def load_frozen(method, frozen_paths: dict[str, str], spec: DataSpec) -> Frozen:
+    """Load the frozen networks a method needs and check they match the dataset's shapes."""
+    needs = getattr(method, "needs", ())
+    missing = [n for n in needs if n not in frozen_paths or not Path(frozen_paths[n]).is_file()]
+    if missing:
+        where = ", ".join(f"{n}: {frozen_paths.get(n, '(not configured)')}" for n in missing)
+        raise RayexpError(f"{method.name} needs trained {', '.join(missing)} checkpoint(s) ({where}); train them first")
+    nets, specs = {}, {}
+    for name in needs:
+        _, net, net_spec = load_model(frozen_paths[name])
+        nets[name] = net.requires_grad_(False)
+        specs[name] = net_spec
+    if hasattr(method, "check_frozen"):
+        try:
+            method.check_frozen(spec, specs)
+        except ValueError as e:
+            raise RayexpError(f"{method.name}: {e}") from None
+    return Frozen(nets)
+
+
+def train_loop_per_worker(config: dict) -> None:
+    """The Ray Train worker function. ``config`` holds plain dicts only (it crosses processes)."""
+    import ray.train
+    from tqdm.auto import tqdm
+
+    from rayexp.config import DataConfig, TrainConfig
+    from rayexp.store import EpisodeStore
+    from rayexp.windows import build_windows
+
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    torch.set_num_threads(config["threads"])
+    tc, dc = TrainConfig(**config["train"]), DataConfig(**config["data"])
+    method = make_method(_METHOD_ADAPTER.validate_python(config["method"]))
+    windows = build_windows(EpisodeStore(config["dataset"]), dc.obs_history, dc.action_horizon, dc.gamma,
+                            dc.termination_penalty, config.get("cond_dim", 0))
+    spec = windows.spec
+    frozen = load_frozen(method, config["frozen"], spec)
+    torch.manual_seed(tc.seed)
+    model = method.build_model(spec)
+    if hasattr(method, "warm_start") and "teacher" in frozen.nets:
+        method.warm_start(model, frozen.nets["teacher"])
+    ema = copy.deepcopy(model).requires_grad_(False)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    step = 0
+    # Ray's own checkpoint (a worker restarted within this run) or the newest one on disk (a rerun).
+    candidates = []
+    if checkpoint := ray.train.get_checkpoint():
+        with checkpoint.as_directory() as d:
+            candidates.append(torch.load(Path(d) / "state.pt", map_location="cpu", weights_only=True))
+    if config.get("resume_from"):
+        candidates.append(torch.load(Path(config["resume_from"]) / "state.pt", map_location="cpu", weights_only=True))
+    state = max(candidates, key=lambda c: c["step"], default=None)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+    frozen.nets["ema"] = ema
+    rng = np.random.default_rng([tc.seed, rank, step])
+    history: list[dict] = state["history"] if state else []
+    starts: list[int] = [*state["starts"], step] if state else [0]  # where each (re)start began
+    bar = tqdm(total=tc.steps, initial=step, desc=config["stage"], disable=rank != 0, leave=False)
+    while step < tc.steps:
+        metrics = train_step(method, model, ema, optimizer, windows.sample(tc.batch_size, rng), frozen,
+                             tc.grad_clip, tc.ema_decay, world)
+        step += 1
+        bar.update(1)
+        done = step == tc.steps
+        if step % tc.log_every == 0 or done:
+            history.append({"step": step, **metrics})
+        if step % tc.checkpoint_every == 0 or done:
+            with tempfile.TemporaryDirectory() as d:
+                if rank == 0:
+                    torch.save({"model": model.state_dict(), "ema": ema.state_dict(),
+                                "optimizer": optimizer.state_dict(), "step": step, "history": history,
+                                "starts": starts},
+                               Path(d) / "state.pt")
+                    (Path(d) / "step.txt").write_text(str(step))
+                ray.train.report({"step": step, **metrics}, checkpoint=ray.train.Checkpoint.from_directory(d))
+        elif step % tc.log_every == 0:
+            ray.train.report({"step": step, **metrics})
+    bar.close()
+    if rank == 0:
+        save_model(Path(config["model_out"]), method.cfg, spec, ema, step, starts)
+
+
+def train_stage(cfg, run, stage: str, dataset: str | Path) -> dict[str, Any]:
+    """Train one model stage of ``cfg`` on Ray Train; resumes from the stage's latest checkpoint."""
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    from rayexp.cluster import num_cpus
+
+    if stage not in cfg.models:
+        raise RayexpError(f"no model stage {stage!r} in the config; defined: {sorted(cfg.models) or 'none'} (add models.{stage}.method.name=...)")
+    st, tc = cfg.models[stage], cfg.stage_train(stage)
+    method = make_method(st.method)
+    frozen_paths = {n: str(run.model_path(n)) for n in getattr(method, "needs", ())}
+    frozen_paths.update(getattr(st.method, "frozen_paths", None) or {})
+    threads = max(1, num_cpus() // tc.num_workers)
+    loop_config = {
+        "stage": stage, "dataset": str(dataset), "method": st.method.model_dump(mode="json"),
+        "train": tc.model_dump(), "data": cfg.data.model_dump(), "frozen": frozen_paths,
+        "model_out": str(run.model_path(stage)), "threads": threads,
+        "resume_from": latest_checkpoint(run.train_storage() / stage),
+    }
+    # Refuse early, in the driver, when frozen checkpoints are missing or mismatched.
+    load_frozen(method, frozen_paths, _dataset_spec(cfg, dataset))
+    trainer = TorchTrainer(
+        train_loop_per_worker, train_loop_config=loop_config,
+        scaling_config=ray.train.ScalingConfig(num_workers=tc.num_workers, use_gpu=tc.use_gpu,
+                                               resources_per_worker={"CPU": threads}),
+        run_config=ray.train.RunConfig(name=stage, storage_path=str(run.train_storage().resolve()),
+                                       checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+                                       failure_config=ray.train.FailureConfig(max_failures=1)),
+    )
+    result = trainer.fit()
+    if result.error:
+        raise result.error
+    with result.checkpoint.as_directory() as d:
+        history = torch.load(Path(d) / "state.pt", map_location="cpu", weights_only=True)["history"]
+    log.info("trained %s: %s", stage, result.metrics)
+    return [{"stage": stage, **row} for row in history]
+
+
+def latest_checkpoint(storage: Path) -> str | None:
+    """The stage's checkpoint with the highest step (a killed driver may not have recorded it with Ray)."""
+    found = [(int((d / "step.txt").read_text()), d) for d in storage.glob("checkpoint_*")
+             if (d / "step.txt").is_file() and (d / "state.pt").is_file()]
+    return str(max(found)[1]) if found else None
+
+
+def _dataset_spec(cfg, dataset) -> DataSpec:
+    from rayexp.store import EpisodeStore
+
+    meta = EpisodeStore(dataset).meta
+    return DataSpec(obs_dim=meta.obs_dim, act_dim=meta.act_dim, obs_history=cfg.data.obs_history,
+                    action_horizon=cfg.data.action_horizon, gamma=cfg.data.gamma, discrete_actions=meta.discrete_actions)

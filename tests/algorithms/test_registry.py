@@ -1,0 +1,32 @@
+import subprocess
+import sys
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from algorithms.registry import METHODS, MethodConfig, make_method
+
+
+class Run(BaseModel):
+    method: MethodConfig
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_discriminated_union_round_trip(name):
+    cfg = Run.model_validate({"method": {"name": name}}).method
+    assert isinstance(cfg, METHODS[name][0])
+    method = make_method(cfg)
+    assert isinstance(method, METHODS[name][1]) and method.name == name and isinstance(method.needs, tuple)
+
+
+def test_unknown_keys_fail():
+    with pytest.raises(ValidationError):
+        Run.model_validate({"method": {"name": "ctm_student", "reward_wieght": 1.0}})
+    with pytest.raises(ValidationError):
+        Run.model_validate({"method": {"name": "edm_teacher", "unet": {"downdims": [8]}}})
+
+
+def test_import_is_light():
+    code = ("import sys, algorithms.registry, algorithms.bench;"
+            "bad = [m for m in ('ray', 'gymnasium', 'mujoco', 'jax') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0

@@ -1,0 +1,46 @@
+import pytest
+
+from rayexp.config import load_config
+from rayexp.errors import ConfigError
+from tests.conftest import rayexp_cli
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.stepz=5", "train.stepz: unknown key (allowed: batch_size"),
+    ("train.steps=abc", "train.steps: Input should be a valid integer"),
+    ("train.steps=-3", "train.steps: Input should be greater than 0"),
+    ("models.x.method.name=nope", "models.x.method: Input tag 'nope'"),
+    ("evaluate.execute=sometimes", "evaluate.execute: Input should be 'first' or 'chunk'"),
+    ("notakey", "is not key=value"),
+])
+def test_bad_values_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_config(None, [override])
+
+
+def test_duplicate_yaml_keys_are_refused(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("train:\n  steps: 1\ntrain:\n  steps: 2\n")
+    with pytest.raises(ConfigError, match="duplicate key 'train'"):
+        load_config(p)
+
+
+def test_stage_train_overrides_merge_with_top_level():
+    cfg = load_config(None, ["train.lr=0.01", "models.bc.method.name=bc", "models.bc.train.steps=7"])
+    tc = cfg.stage_train("bc")
+    assert (tc.steps, tc.lr) == (7, 0.01)
+    with pytest.raises(ConfigError, match="models.bc.train: stepz: unknown key"):
+        load_config(None, ["models.bc.method.name=bc", "models.bc.train.stepz=7"])
+
+
+def test_cli_rejects_bad_input_before_any_work(tmp_path):
+    for args, message in [
+        (["train.stepz=1"], "error: config: train.stepz: unknown key"),
+        (["env.id=Hopperr-v5"], "error: env.id: unknown environment 'Hopperr-v5'; did you mean"),
+        (["--config", str(tmp_path / "missing.yaml")], "does not exist"),
+    ]:
+        proc = rayexp_cli("collect", "--run-dir", str(tmp_path / "runs"), *args, check=False, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+        assert len(lines) == 1 and message in lines[0], proc.stderr
+    assert not (tmp_path / "runs").exists(), "nothing is written when the config is bad"

@@ -1,0 +1,26 @@
+"""Parallel evaluation gives the same numbers from one actor or several."""
+import numpy as np
+
+from algorithms.base import DataSpec
+from algorithms.bc import BC, BCConfig
+from rayexp.evaluate import evaluate, summarize
+from rayexp.train import save_model
+
+
+def test_two_actors_equal_one_actor(tmp_path, ray_session):
+    import torch
+
+    torch.manual_seed(0)
+    method = BC(BCConfig(hidden=[16]))
+    spec = DataSpec(obs_dim=17, act_dim=6, obs_history=2, action_horizon=3)
+    model = method.build_model(spec)
+    save_model(tmp_path / "bc.pt", method.cfg, spec, model, step=0)
+    env = {"id": "HalfCheetah-v5", "split": None, "max_episode_steps": 25, "kwargs": {}}
+    ev = {"episodes": 4, "seed": 7, "execute": "first", "chunk": None}
+    one = evaluate(env, {"bc": str(tmp_path / "bc.pt")}, ev, num_actors=1)
+    two = evaluate(env, {"bc": str(tmp_path / "bc.pt")}, ev, num_actors=2)
+    np.testing.assert_array_equal(one["return"], two["return"])
+    np.testing.assert_array_equal(one["seed"], [7, 8, 9, 10])
+    assert one["return"].nunique() > 1, "different seeds give different episodes"
+    s = summarize(two)
+    assert s.loc[0, "episodes"] == 4 and np.isfinite(s.loc[0, "return_sem"])
