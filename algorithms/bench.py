@@ -15,9 +15,10 @@ MODERATE = UnetConfig(step_embed_dim=64, down_dims=[64, 128, 256], kernel_size=5
 QUICK = UnetConfig(step_embed_dim=16, down_dims=[16, 32], kernel_size=3)
 
 
-def _median_seconds(fn, repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
+def _median_seconds(fn, repeats: int, budget_s: float, warmup_s: float) -> float:
+    """Median over up to ``repeats`` timed calls (the caller already made a warm-up call lasting ``warmup_s``);
+    slow samplers get fewer (>= 3) repeats so one case takes about ``budget_s``."""
+    repeats = max(3, min(repeats, int(budget_s / max(warmup_s, 1e-9))))
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -42,7 +43,8 @@ def run_inference_bench(quick: bool = False, batch_sizes: tuple[int, ...] = (1, 
     threads. Shapes default to hopper (obs 11, act 3, h 1, c 16)."""
     spec = spec or DataSpec(obs_dim=11, act_dim=3, obs_history=1, action_horizon=16)
     unet = QUICK if quick else MODERATE
-    repeats = repeats or (2 if quick else 7)
+    repeats = repeats or (3 if quick else 15)
+    budget = 0.5 if quick else 6.0
     teacher_m = EDMTeacher(EDMTeacherConfig(unet=unet, bins=10 if quick else 80))
     teacher = teacher_m.build_model(spec).eval()
     student_m = CTMStudent(CTMStudentConfig(unet=unet))
@@ -63,8 +65,10 @@ def run_inference_bench(quick: bool = False, batch_sizes: tuple[int, ...] = (1, 
         cases_b = cases + [("bare student forward", student.net.inner, bare)]
         for name, net, fn in cases_b:
             call = fn if name.startswith("bare") else (lambda fn=fn: fn(obs))
-            rows.append({"method": name, "batch": batch, "nfe": _count_nfe(net, call),
-                         "ms": 1000 * _median_seconds(call, repeats), "threads": torch.get_num_threads()})
+            t0 = time.perf_counter()
+            nfe = _count_nfe(net, call)  # doubles as the warm-up call
+            ms = 1000 * _median_seconds(call, repeats, budget, time.perf_counter() - t0)
+            rows.append({"method": name, "batch": batch, "nfe": nfe, "ms": ms, "threads": torch.get_num_threads()})
     return rows
 
 

@@ -16,7 +16,14 @@ def test_discriminated_union_round_trip(name):
     cfg = Run.model_validate({"method": {"name": name}}).method
     assert isinstance(cfg, METHODS[name][0])
     method = make_method(cfg)
-    assert isinstance(method, METHODS[name][1]) and method.name == name and isinstance(method.needs, tuple)
+    assert isinstance(method, METHODS[name][1]) and method.name == name
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_methods_declare_frozen_needs(name):
+    """The loop asks every method which frozen checkpoints it needs and lets it refuse mismatched ones."""
+    method = make_method(METHODS[name][0]())
+    assert isinstance(method.needs, tuple) and callable(method.check_frozen)
 
 
 def test_unknown_keys_fail():

@@ -32,14 +32,14 @@ def test_exact_gaussian_denoiser_recovers_mean_and_std(sampler, bins):
     assert counter.n == (2 * bins - 1 if sampler is heun_sample else bins)
 
 
-@pytest.mark.parametrize("kind, steps", [("ddpm", 100), ("ddim", 10)])
-def test_ddpm_ddim_with_exact_eps(kind, steps):
+@pytest.mark.parametrize("kind, steps, tol", [("ddpm", 100, 0.03), ("ddim", 50, 0.03), ("ddim", 10, 0.1)])
+def test_ddpm_ddim_with_exact_eps(kind, steps, tol):
     torch.manual_seed(0)
     ac = alphas_cumprod(ddpm_betas(100, "cosine"))
     counter = NFECounter(gaussian_eps(ac))
     x0 = torch.randn(20000, 1, 1)
     x = ddpm_sample(counter, x0, ac) if kind == "ddpm" else ddim_sample(counter, x0, ac, steps)
-    assert abs(x.mean().item() - MU) < 0.05 and abs(x.std().item() - STD) < 0.05
+    assert abs(x.mean().item() - MU) < tol and abs(x.std().item() - STD) < tol  # DDIM(10) has ODE error
     assert counter.n == steps
 
 
@@ -47,9 +47,10 @@ def test_schedules():
     s = karras_sigmas(80, 0.002, 80.0, 7.0)
     assert s.shape == (80,) and torch.isclose(s[0], torch.tensor(80.0)) and torch.isclose(s[-1], torch.tensor(0.002))
     assert (s[1:] < s[:-1]).all()
-    for kind in ("cosine", "linear"):
-        ac = alphas_cumprod(ddpm_betas(100, kind))
-        assert (ac[1:] < ac[:-1]).all() and 0 < ac[-1] < 0.01 < 0.99 < ac[0] <= 1
+    ac = alphas_cumprod(ddpm_betas(100, "cosine"))
+    assert (ac[1:] < ac[:-1]).all() and 0 <= ac[-1] < 0.01 < 0.99 < ac[0] <= 1
+    ac = alphas_cumprod(ddpm_betas(1000, "linear"))  # Ho et al.'s linear betas are meant for 1000 steps
+    assert (ac[1:] < ac[:-1]).all() and 0 < ac[-1] < 0.01 < 0.99 < ac[0] <= 1
 
 
 def test_student_sample_counts_steps_and_uses_schedule():
