@@ -15,16 +15,16 @@ MODERATE = UnetConfig(step_embed_dim=64, down_dims=[64, 128, 256], kernel_size=5
 QUICK = UnetConfig(step_embed_dim=16, down_dims=[16, 32], kernel_size=3)
 
 
-def _median_seconds(fn, repeats: int, budget_s: float, warmup_s: float) -> float:
-    """Median over up to ``repeats`` timed calls (the caller already made a warm-up call lasting ``warmup_s``);
-    slow samplers get fewer (>= 3) repeats so one case takes about ``budget_s``."""
+def _median_seconds(fn, repeats: int, budget_s: float, warmup_s: float) -> tuple[float, float]:
+    """Median and half-range over up to ``repeats`` timed calls (the caller already made a warm-up call lasting
+    ``warmup_s``); slow samplers get fewer (>= 3) repeats so one case takes about ``budget_s``."""
     repeats = max(3, min(repeats, int(budget_s / max(warmup_s, 1e-9))))
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(times), (max(times) - min(times)) / 2
 
 
 def _count_nfe(unet: torch.nn.Module, fn) -> int:
@@ -40,7 +40,7 @@ def _count_nfe(unet: torch.nn.Module, fn) -> int:
 def run_inference_bench(quick: bool = False, batch_sizes: tuple[int, ...] = (1, 64), repeats: int | None = None,
                         spec: DataSpec | None = None) -> list[dict]:
     """One row per (method, batch): method, nfe, batch, ms (median per policy call = one action chunk per row),
-    threads. Shapes default to hopper (obs 11, act 3, h 1, c 16)."""
+    ms_spread (half the range), threads. Shapes default to hopper (obs 11, act 3, h 1, c 16)."""
     spec = spec or DataSpec(obs_dim=11, act_dim=3, obs_history=1, action_horizon=16)
     unet = QUICK if quick else MODERATE
     repeats = repeats or (3 if quick else 15)
@@ -67,8 +67,9 @@ def run_inference_bench(quick: bool = False, batch_sizes: tuple[int, ...] = (1, 
             call = fn if name.startswith("bare") else (lambda fn=fn: fn(obs))
             t0 = time.perf_counter()
             nfe = _count_nfe(net, call)  # doubles as the warm-up call
-            ms = 1000 * _median_seconds(call, repeats, budget, time.perf_counter() - t0)
-            rows.append({"method": name, "batch": batch, "nfe": nfe, "ms": ms, "threads": torch.get_num_threads()})
+            median, half_range = _median_seconds(call, repeats, budget, time.perf_counter() - t0)
+            rows.append({"method": name, "batch": batch, "nfe": nfe, "ms": 1000 * median, "ms_spread": 1000 * half_range,
+                         "threads": torch.get_num_threads()})
     return rows
 
 

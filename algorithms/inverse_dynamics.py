@@ -48,12 +48,16 @@ class InverseDynamicsNet(nn.Module):
 
 class InverseDynamics:
     name = "inverse_dynamics"
+    needs: tuple[str, ...] = ()
 
     def __init__(self, cfg: InverseDynamicsConfig):
         self.cfg = cfg
 
     def build_model(self, spec: DataSpec) -> nn.Module:
         return InverseDynamicsNet(spec, self.cfg.hidden)
+
+    def check_frozen(self, spec: DataSpec, frozen_specs: dict[str, DataSpec]) -> None:
+        return None
 
     def loss(self, model: InverseDynamicsNet, batch: dict[str, torch.Tensor], frozen: Frozen) -> tuple[torch.Tensor, dict[str, float]]:
         loss = (model(batch["obs"], batch["next_obs"]) - model.act_norm(batch["action"])).pow(2).mean()

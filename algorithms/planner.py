@@ -50,6 +50,9 @@ class PlannerConfig(BaseModel):
     """Inpaint the last state (the goal) as well as the first."""
     sample_steps: int | None = None
     """None: ancestral DDPM over all training steps; an int: deterministic DDIM with that many steps."""
+    hold_out_maze: Literal["umaze", "medium", "large"] | None = None
+    """Drop training windows whose start/goal pair or waypoint triple is in the test part of this maze's OOC split
+    (``envs.maze2d_split.maze_splits``), so the 'unseen' panels of Fig. 2.10 really are unseen."""
     step_embed_dim: int = 64
     down_dims: list[int] = [32, 64, 128]
     kernel_size: int = 5
@@ -106,12 +109,27 @@ def _known(model: PlannerNet, first: torch.Tensor, last: torch.Tensor | None, li
 
 class Planner:
     name = "planner"
+    needs: tuple[str, ...] = ()
 
     def __init__(self, cfg: PlannerConfig):
         self.cfg = cfg
+        self._splits = None
+
+    def train_rows(self, future_obs: torch.Tensor) -> torch.Tensor | None:
+        """B bools: windows outside the held-out maze split (None when nothing is held out)."""
+        if self.cfg.hold_out_maze is None:
+            return None
+        from envs.maze2d_split import maze_splits, train_window_mask
+
+        self._splits = self._splits or maze_splits(self.cfg.hold_out_maze)
+        keep = train_window_mask(self.cfg.hold_out_maze, future_obs.detach().cpu().numpy(), *self._splits)
+        return torch.as_tensor(keep, device=future_obs.device)
 
     def build_model(self, spec: DataSpec) -> nn.Module:
         return PlannerNet(spec, self.cfg)
+
+    def check_frozen(self, spec: DataSpec, frozen_specs: dict[str, DataSpec]) -> None:
+        return None
 
     def loss(self, model: PlannerNet, batch: dict[str, torch.Tensor], frozen: Frozen) -> tuple[torch.Tensor, dict[str, float]]:
         states = model.obs_norm(batch["future_obs"])
@@ -129,7 +147,10 @@ class Planner:
         weight = torch.ones_like(x0[0])
         weight[0, model.obs_dim:] = self.cfg.action_weight
         weight = weight * (~mask[0]).float()  # known entries carry no information
-        loss = ((pred - (noise if self.cfg.predict_epsilon else x0)).pow(2) * weight).sum() / (weight.sum() * x0.shape[0])
+        err = (pred - (noise if self.cfg.predict_epsilon else x0)).pow(2) * weight
+        keep = self.train_rows(batch["future_obs"])
+        err = err[keep] if keep is not None else err
+        loss = err.sum() / (weight.sum() * max(len(err), 1))
         return loss, {"loss": loss.item(), "a0_loss": (pred - x0)[:, 0, model.obs_dim:].pow(2).mean().item()}
 
     def make_policy(self, model: PlannerNet, spec: DataSpec) -> "PlannerPolicy":

@@ -9,6 +9,8 @@ from algorithms.bc import BC, BCConfig
 from algorithms.inverse_dynamics import InverseDynamics, InverseDynamicsConfig
 from algorithms.planner import Planner, PlannerConfig
 from algorithms.reward_model import RewardModel, RewardModelConfig
+from algorithms.state_diffusion import MazeReward, MazeRewardConfig, StateCTMStudent, StateCTMStudentConfig, StateDDPM, \
+    StateDDPMConfig, StateEDMTeacher, StateEDMTeacherConfig
 from algorithms.student import CTMStudent, CTMStudentConfig
 from algorithms.teacher import DDPM, DDPMConfig, EDMTeacher, EDMTeacherConfig
 
@@ -20,10 +22,16 @@ METHODS = {
     "ctm_student": (CTMStudentConfig, CTMStudent),
     "planner": (PlannerConfig, Planner),
     "inverse_dynamics": (InverseDynamicsConfig, InverseDynamics),
+    # Maze2D chapter 3: the same methods over state plans (open loop), and the sparse goal reward model
+    "state_edm_teacher": (StateEDMTeacherConfig, StateEDMTeacher),
+    "state_ddpm": (StateDDPMConfig, StateDDPM),
+    "state_ctm_student": (StateCTMStudentConfig, StateCTMStudent),
+    "maze_reward": (MazeRewardConfig, MazeReward),
 }
 
 MethodConfig = Annotated[Union[BCConfig, EDMTeacherConfig, DDPMConfig, RewardModelConfig, CTMStudentConfig,
-                               PlannerConfig, InverseDynamicsConfig],
+                               PlannerConfig, InverseDynamicsConfig, StateEDMTeacherConfig, StateDDPMConfig,
+                               StateCTMStudentConfig, MazeRewardConfig],
                          Field(discriminator="name")]
 
 

@@ -20,6 +20,7 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
     "large": ("############", "#....#.....#", "#.##.#.#.#.#", "#......#...#", "#.####.###.#", "#..#.#.....#",
               "##.#.#.#.###", "#..#...#...#", "############"),
 }
+ENV_NAMES = tuple(f"maze2d-{m}" for m in LAYOUTS)  # the names make_env accepts (envs.registry checks them)
 GYM_IDS = {"umaze": "PointMaze_UMaze-v3", "medium": "PointMaze_Medium-v3", "large": "PointMaze_Large-v3"}
 EPISODE_STEPS = {"umaze": 300, "medium": 600, "large": 800}  # D4RL's maze2d episode lengths
 HORIZONS = {"umaze": 128, "medium": 256, "large": 384}  # planning horizons (Diffuser, thesis 3.4.2)
@@ -217,3 +218,22 @@ def reference_scores(maze: str, episodes: int = 100, seed: int = 0, max_episode_
     lo = float(np.mean(evaluate_returns(maze, "random", episodes, seed, max_episode_steps)))
     hi = float(np.mean(evaluate_returns(maze, "controller", episodes, seed, max_episode_steps)))
     return lo, hi
+
+
+def make_registered_env(name: str, split: str | None = None, seed: int | None = None,
+                        max_episode_steps: int | None = None, **kwargs) -> Maze2DEnv:
+    """``make_env("maze2d-umaze" | "maze2d-medium" | "maze2d-large")``: the sparse-reward PointMaze task.
+
+    Episodes draw a random start and goal cell; pass ``options={"start_cell", "goal_cell"}`` to reset to fix them.
+    """
+    from envs.registry import UnknownEnvError
+
+    maze = name.removeprefix("maze2d-")
+    if maze not in LAYOUTS:
+        raise UnknownEnvError(f"env.id: unknown maze {name!r}; valid: {', '.join('maze2d-' + m for m in sorted(LAYOUTS))}")
+    if split is not None:
+        raise UnknownEnvError(f"env.split: {name} takes no split (its OOC splits are start/goal pairs and waypoints, "
+                              "see envs.maze2d_split); remove env.split")
+    if kwargs:
+        raise UnknownEnvError(f"env.kwargs: {name} takes none, got {sorted(kwargs)}")
+    return make_maze_env(maze, seed=seed, max_episode_steps=max_episode_steps)

@@ -16,6 +16,7 @@ from rayexp.errors import RayexpError
 # prefix -> "module:function"; the function takes (name, split, seed, **kwargs) and returns an env.
 FAMILIES: dict[str, str] = {
     "maze2d-": "envs.maze2d:make_registered_env",
+    "roundabout-": "envs.roundabout:make_registered_env",
 }
 
 
@@ -33,7 +34,13 @@ def _family(name: str) -> Callable[..., gym.Env] | None:
 
 def check_env_id(name: str) -> None:
     """Raise a one-line error naming close matches when ``name`` is no known environment."""
-    if _family(name) is not None or name in gym.registry:
+    family = _family(name)
+    if family is not None:
+        names = getattr(importlib.import_module(family.__module__), "ENV_NAMES", None)  # a family may list its names
+        if names is None or name in names:
+            return
+        raise UnknownEnvError(f"env.id: unknown environment {name!r}; valid: {', '.join(names)}")
+    if name in gym.registry:
         return
     if name.startswith(("Point", "Ant", "Adroit")):
         import gymnasium_robotics  # noqa: F401  (registers its ids)

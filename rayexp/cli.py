@@ -134,6 +134,71 @@ def quickstart(config_path, overrides, run_dir, address, overwrite):
     click.echo(make_report(run.path))
 
 
+@main.command()
+@click.argument("sweep_yaml", type=click.Path(dir_okay=False))
+@click.argument("overrides", nargs=-1)
+@click.option("--address", default=None, help="Ray address: 'auto', HOST:PORT or 'ray://host:port'; default: the base's ray.address or a local Ray.")
+@click.option("--restart", is_flag=True, help="Delete the sweep folder and start over instead of resuming it.")
+@click.option("--stop-after", type=int, default=None, help="Interrupt the driver after N trials finish (rerun to resume).")
+@_fail_cleanly
+def sweep(sweep_yaml, overrides, address, restart, stop_after):
+    """Run (or resume) a Ray Tune sweep from tune_configs/sweep_*.yaml.
+
+    OVERRIDES set sweep keys (max_concurrent=1, from_run=runs/x) or base experiment keys
+    (base.train.steps=100). Results: <storage_path>/<name>/results.{parquet,csv}; then `rayexp report` on that folder.
+    """
+    from rayexp.report import markdown_table
+    from rayexp.sweep import run_sweep
+    from rayexp.sweep_results import best_configs
+
+    table = run_sweep(sweep_yaml, list(overrides), address=address, stop_after=stop_after, restart=restart)
+    done = table.groupby("trial_id").tail(1)["status"].isin(["TERMINATED", "ERROR"]).sum() if len(table) else 0
+    click.echo(f"sweep folder: {table.attrs['sweep_dir']} ({done} of {table.attrs['expected_trials']} trials finished)")
+    if done < table.attrs["expected_trials"]:
+        click.echo("interrupted: run the same command again to resume")
+    if table.attrs["metric"] in table:
+        click.echo(markdown_table(best_configs(table, table.attrs["metric"], table.attrs["mode"])))
+
+
+@main.group()
+def maze():
+    """Maze2D extras (the Table B.6 evaluation itself is `rayexp evaluate --config tune_configs/maze2d_umaze.yaml`)."""
+
+
+@maze.command("figure")
+@experiment_options
+@click.option("--n", default=8, show_default=True, help="Trajectories per panel.")
+@_fail_cleanly
+def maze_figure_cmd(config_path, overrides, run_dir, address, overwrite, n):
+    """Fig. 2.10-style panels from the run's trained planner: RUN/fig_2_10.png and the waypoint-success numbers."""
+    from rayexp.maze_figure import maze_figure
+
+    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite)
+    if not run.model_path("planner").exists():
+        raise RayexpError(f"no trained planner in {run.path / 'models'}; run `rayexp train --stage planner` first")
+    for title, rate in maze_figure(cfg, run, n=n).items():
+        click.echo(f"{title}: waypoint success {rate:.2f}")
+    click.echo(f"wrote {run.path / 'fig_2_10.png'}")
+
+
+@main.command()
+@click.argument("names", nargs=-1)
+@click.option("--quick", is_flag=True, help="Every benchmark tiny: a smoke test, not a measurement.")
+@click.option("--out", "out_root", default="runs/bench", show_default=True, type=click.Path(file_okay=False),
+              help="Results go to OUT/<time>/bench.{md,csv}.")
+@_fail_cleanly
+def bench(names, quick, out_root):
+    """Speed as ratios measured side by side in one run: inference, student-vs-forward, train-overhead, data,
+    eval-scaling, collect-scaling, sweep-scaling, memory (default: all). Run it on an otherwise idle machine."""
+    from rayexp.bench import BENCHMARKS, run_benchmarks
+
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        raise RayexpError(f"no benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    _, out_dir = run_benchmarks(list(names) or None, quick=quick, out_root=out_root, echo=click.echo)
+    click.echo(f"wrote {out_dir / 'bench.md'} and bench.csv")
+
+
 @main.group()
 def data():
     """Inspect, import and export datasets."""

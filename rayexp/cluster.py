@@ -15,6 +15,9 @@ def init_ray(cfg: RayConfig) -> None:
         return
     # Workers import rayexp/algorithms/envs from the installed package; keep them quiet and light.
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    # Ray starts its workers at nice 15; a local Ray's workers are rayexp's own work, so run them at the
+    # driver's priority: on a shared machine niced workers lose the cores to everyone else's processes.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     kwargs = dict(include_dashboard=cfg.dashboard, logging_level=logging.WARNING, log_to_driver=True)
     if cfg.dashboard:
         kwargs["dashboard_host"] = "127.0.0.1"

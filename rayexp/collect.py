@@ -59,6 +59,8 @@ def to_store_episode(ep, action_space, seed: int | None, policy: str) -> Episode
     actions = np.asarray(ep.get_actions(), dtype=np.float32).reshape(len(ep), -1)
     if hasattr(action_space, "low"):
         actions = np.clip(actions, action_space.low, action_space.high)
+    elif hasattr(action_space, "n"):  # discrete actions are stored one-hot
+        actions = np.eye(action_space.n, dtype=np.float32)[actions[:, 0].astype(int) - action_space.start]
     T = len(ep)
     terminals = np.zeros(T, bool)
     timeouts = np.zeros(T, bool)
@@ -67,7 +69,7 @@ def to_store_episode(ep, action_space, seed: int | None, policy: str) -> Episode
     info = ep.get_infos(-1) or {}
     return Episode(obs[:T], actions, np.asarray(ep.get_rewards(), dtype=np.float32), terminals, timeouts,
                    final_observation=obs[T], success=episode_success(info, ep.is_terminated, ep.is_truncated),
-                   seed=seed, policy=policy)
+                   seed=seed, policy=policy, condition=info.get("composition"))
 
 
 def record_episodes(algo, n: int, explore: bool, policy: str, seed: int, action_space) -> list[Episode]:
@@ -115,7 +117,7 @@ def collect(cfg: ExperimentConfig, out: Path, expert_dir: Path, overwrite: bool 
         bar.close()
     finally:
         algo.stop()
-    return write_dataset(out, episodes[: c.episodes], _dataset_meta(cfg, episodes), overwrite=overwrite)
+    return write_dataset(out, episodes[: c.episodes], _dataset_meta(cfg, episodes, action_space), overwrite=overwrite)
 
 
 def _record_until(algo, n: int, c, policy: str, seed: int, action_space) -> list[Episode]:
@@ -142,11 +144,12 @@ def _save_expert(algo, expert_dir: Path, iteration: int) -> None:
     (expert_dir / "iteration.txt").write_text(str(iteration))
 
 
-def _dataset_meta(cfg: ExperimentConfig, episodes: list[Episode]) -> DatasetMeta:
+def _dataset_meta(cfg: ExperimentConfig, episodes: list[Episode], action_space) -> DatasetMeta:
     from rayexp.d4rl import d4rl_ref_scores
 
     ref = d4rl_ref_scores(cfg.env.id)
     return DatasetMeta(env_id=cfg.env.id, obs_dim=episodes[0].observations.shape[1], act_dim=episodes[0].actions.shape[1],
+                       discrete_actions=not hasattr(action_space, "low"),
                        ref_min_score=ref[0] if ref else None, ref_max_score=ref[1] if ref else None,
                        source="rllib-ppo", description=f"PPO expert rollouts ({len(episodes)} episodes)",
                        extra={"split": cfg.env.split, "expert_iterations": cfg.expert.iterations})

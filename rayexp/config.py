@@ -45,8 +45,14 @@ class ExpertConfig(Section):
 
 
 class CollectConfig(Section):
+    source: Literal["rllib-ppo", "maze2d-controller"] = "rllib-ppo"
+    """Who generates the data: an RLlib PPO expert, or (env.id maze2d-*) the D4RL-style PD waypoint controller."""
+    steps: int | None = Field(None, gt=0)
+    """maze2d-controller: total steps (None: envs.maze2d_data.DEFAULT_STEPS; D4RL used 1M / 2M / 4M)."""
     episodes: int = Field(40, gt=0)
+    """rllib-ppo: episodes to record; maze2d-controller: episodes per reference score (random / controller)."""
     num_env_runners: int = Field(2, ge=1)
+    """Parallel rollout workers (maze2d-controller: Ray tasks, one data chunk each)."""
     only_success: bool = False
     """Keep only successful episodes (where the env defines success)."""
     snapshots: list[float] = [1.0]
@@ -83,6 +89,8 @@ class ModelStage(Section):
 
     method: MethodConfig
     train: dict[str, Any] = {}
+    frozen: dict[str, str] = {}
+    """Which stage plays each frozen role the method needs, e.g. {teacher: teacher_rw}; default: the stage named like the role."""
 
 
 class EvalConfig(Section):
@@ -126,8 +134,11 @@ class ExperimentConfig(Section):
 
     @model_validator(mode="after")
     def _stages(self) -> "ExperimentConfig":
-        for stage in self.models:
+        for stage, st in self.models.items():
             self.stage_train(stage)
+            unknown = [s for s in st.frozen.values() if s not in self.models]
+            if unknown:
+                raise ValueError(f"models.{stage}.frozen names unknown stage(s) {unknown}; defined: {sorted(self.models)}")
         missing = [m for m in self.evaluate.models if m not in self.models]
         if missing:
             raise ValueError(f"evaluate.models names unknown model(s) {missing}; defined: {sorted(self.models)}")

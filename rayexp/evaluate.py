@@ -29,7 +29,10 @@ def run_episode(env, policy, seed: int, obs_history: int, execute: str, chunk: i
         plans += 1
         n_exec = 1 if execute == "first" else min(chunk or len(actions), len(actions))
         for a in actions[:n_exec]:
-            a = np.clip(a, env.action_space.low, env.action_space.high) if hasattr(env.action_space, "low") else a
+            if hasattr(env.action_space, "low"):
+                a = np.clip(a, env.action_space.low, env.action_space.high)
+            elif hasattr(env.action_space, "n"):  # one-hot scores -> the best-scoring action
+                a = int(np.argmax(a)) + int(env.action_space.start)
             obs, r, terminated, truncated, info = env.step(a)
             hist.append(obs)
             total += float(r)
@@ -58,14 +61,30 @@ class EvalWorker:
                             **env_cfg.get("kwargs", {}))
         self.eval_cfg = eval_cfg
         self.policies = {}
+        self.calls: dict[str, list[int]] = {}
         for name, path in model_paths.items():
             method, model, spec = load_model(path)
+            self.calls[name] = count_backbone_calls(model)
             self.policies[name] = (method.make_policy(model, spec), spec)
 
     def run(self, model: str, episode: int, seed: int) -> dict:
         policy, spec = self.policies[model]
+        self.calls[model][0] = 0
         out = run_episode(self.env, policy, seed, spec.obs_history, self.eval_cfg["execute"], self.eval_cfg.get("chunk"))
-        return {"model": model, "episode": episode, "seed": seed, "nfe": getattr(policy, "nfe", None), **out}
+        return {"model": model, "episode": episode, "seed": seed, "nfe": self.calls[model][0] / out["plans"], **out}
+
+
+def count_backbone_calls(model) -> list[int]:
+    """Count network evaluations: forward calls of the model's largest submodule (its backbone)."""
+    children = [m for m in model.modules() if m is not model] or [model]
+    backbone = max(children, key=lambda m: sum(p.numel() for p in m.parameters()))
+    counter = [0]
+
+    def hook(*_):
+        counter[0] += 1
+
+    backbone.register_forward_hook(hook)
+    return counter
 
 
 def evaluate(env_cfg: dict, model_paths: dict[str, str], eval_cfg: dict, num_actors: int,

@@ -33,9 +33,21 @@ def run_collect(cfg: ExperimentConfig, run: Run, overwrite: bool = False) -> Epi
         log.info("dataset %s exists; reusing it", out)
         return EpisodeStore(out)
     t0 = time.perf_counter()
-    store = collect(cfg, out, run.path / "expert", overwrite=overwrite)
+    if cfg.collect.source == "maze2d-controller":
+        store = _collect_maze(cfg, out, overwrite)
+    else:
+        store = collect(cfg, out, run.path / "expert", overwrite=overwrite)
     log.info("collected %d episodes in %.1f s", len(store), time.perf_counter() - t0)
     return store
+
+
+def _collect_maze(cfg: ExperimentConfig, out: Path, overwrite: bool) -> EpisodeStore:
+    from envs.maze2d_data import make_maze_dataset
+
+    if not cfg.env.id.startswith("maze2d-"):
+        raise RayexpError(f"collect.source=maze2d-controller needs env.id maze2d-umaze|medium|large, not {cfg.env.id!r}")
+    return make_maze_dataset(cfg.env.id.removeprefix("maze2d-"), cfg.collect.steps, out, cfg.collect.num_env_runners,
+                             cfg.seed, overwrite, cfg.env.max_episode_steps, ref_episodes=cfg.collect.episodes)
 
 
 def run_train(cfg: ExperimentConfig, run: Run, stages: list[str] | None = None, retrain: bool = False) -> pd.DataFrame:
@@ -51,13 +63,19 @@ def run_train(cfg: ExperimentConfig, run: Run, stages: list[str] | None = None, 
             continue
         t0 = time.perf_counter()
         history = train_stage(cfg, run, stage, data)
-        rows += [{**r, "wall_s": time.perf_counter() - t0} for r in history]
+        rows += [{"kind": "train", **r, "wall_s": time.perf_counter() - t0} for r in history]
     return append_metrics(run, rows) if rows else pd.DataFrame()
 
 
 def run_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) -> pd.DataFrame:
     from rayexp.evaluate import evaluate, summarize
 
+    if cfg.env.id.startswith("maze2d-"):  # open-loop plans + inverse dynamics, Table B.6 rows (rayexp.maze_eval)
+        from rayexp.maze_eval import run_maze_evaluate
+
+        if models:
+            cfg = cfg.model_copy(update={"evaluate": cfg.evaluate.model_copy(update={"models": list(models)})})
+        return run_maze_evaluate(cfg, run)
     models = models or cfg.evaluate.models or list(cfg.models)
     paths = {m: str(run.model_path(m)) for m in models}
     missing = [m for m, p in paths.items() if not Path(p).exists()]
@@ -70,4 +88,6 @@ def run_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = Non
     tmp = run.path / ".eval.parquet.tmp"
     df.to_parquet(tmp, index=False)
     tmp.replace(run.path / "eval.parquet")
-    return summarize(df)
+    summary = summarize(df)
+    append_metrics(run, [{"kind": "eval", "stage": r.pop("model"), **r} for r in summary.to_dict("records")])
+    return summary

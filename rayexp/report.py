@@ -25,14 +25,14 @@ def eval_summary(run_path: Path) -> pd.DataFrame:
     return summarize(pd.read_parquet(path))
 
 
-def plot_eval(df: pd.DataFrame, summary: pd.DataFrame, out: Path) -> Path:
+def plot_eval(df: pd.DataFrame, summary: pd.DataFrame, out: Path, dataset_returns=None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     score = "normalized_score" if "normalized_score" in df else "return"
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     models = list(summary["model"])
     axes[0].bar(models, summary[f"{score}_mean"], yerr=summary[f"{score}_sem"], capsize=4, color="tab:blue")
     axes[0].set_ylabel(f"{score.replace('_', ' ')} (mean ± s.e.)")
@@ -41,8 +41,15 @@ def plot_eval(df: pd.DataFrame, summary: pd.DataFrame, out: Path) -> Path:
     axes[1].set_yscale("log")
     axes[1].set_ylabel("ms per action (median, log)")
     axes[1].set_title("inference time")
-    for ax in axes:
+    for ax in axes[:2]:
         ax.tick_params(axis="x", rotation=30)
+    # Fig. 3.3 style: where each model's episode returns fall against the dataset's.
+    groups = ([("dataset", dataset_returns)] if dataset_returns is not None else []) + \
+        [(m, df.loc[df["model"] == m, "return"]) for m in models]
+    axes[2].hist([g for _, g in groups], bins=20, label=[n for n, _ in groups], density=True, histtype="step", linewidth=1.5)
+    axes[2].set_xlabel("episode return")
+    axes[2].set_title("return distribution")
+    axes[2].legend(fontsize=8)
     fig.tight_layout()
     tmp = out.with_name(f".{out.name}.tmp.png")
     fig.savefig(tmp, dpi=110)
@@ -57,6 +64,8 @@ def plot_training(metrics: pd.DataFrame, out: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if "kind" in metrics:
+        metrics = metrics[metrics["kind"] == "train"]
     if metrics.empty or "loss" not in metrics:
         return None
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -79,6 +88,10 @@ def report(run_path: str | Path) -> str:
     run_path = Path(run_path)
     if not run_path.is_dir():
         raise RayexpError(f"run {run_path} does not exist; list runs with `ls runs/`")
+    from rayexp.sweep_results import is_sweep_dir, sweep_report
+
+    if is_sweep_dir(run_path):  # a sweep folder (rayexp sweep): curves per trial config and the best configs
+        return sweep_report(run_path)
     df = pd.read_parquet(run_path / "eval.parquet") if (run_path / "eval.parquet").exists() else None
     text = [f"# {run_path.name}"]
     if df is not None:
@@ -86,7 +99,9 @@ def report(run_path: str | Path) -> str:
         table = markdown_table(summary)
         summary.to_csv(run_path / "eval.csv", index=False)
         (run_path / "eval.md").write_text(table + "\n")
-        plot_eval(df, summary, run_path / "eval.png")
+        episodes = run_path / "data" / "episodes.parquet"
+        data_returns = pd.read_parquet(episodes, columns=["return"])["return"] if episodes.exists() else None
+        plot_eval(df, summary, run_path / "eval.png", data_returns)
         text += ["", table, "", f"plot: {run_path / 'eval.png'}"]
     metrics_path = run_path / "metrics.parquet"
     if metrics_path.exists():

@@ -47,7 +47,7 @@ class Run:
 
 def open_run(root: str | Path, cfg: ExperimentConfig, overwrite: bool = False, resume: bool = True) -> Run:
     """Create (or resume) ``root/<cfg.name>``, write the resolved config and the git commit."""
-    run = Run(Path(root) / cfg.name)
+    run = Run(Path(root).resolve() / cfg.name)  # absolute: Ray Train workers run in another working dir
     if run.is_finished() and not overwrite:
         raise RayexpError(f"run {run.path} is finished; pass --overwrite to replace it or choose another name=...")
     if overwrite and run.path.exists():

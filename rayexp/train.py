@@ -97,31 +97,67 @@ def load_frozen(method, frozen_paths: dict[str, str], spec: DataSpec) -> Frozen:
     return Frozen(nets)
 
 
+class TrainingState:
+    """The one training loop's state: method, windows, frozen nets, model, EMA, optimizer, step and history.
+
+    Built from a plain-dict stage config (``stage_config``), so Ray Train workers and Tune trials share it.
+    """
+
+    def __init__(self, config: dict):
+        from rayexp.config import DataConfig, TrainConfig
+        from rayexp.store import EpisodeStore
+        from rayexp.windows import build_windows
+
+        torch.set_num_threads(config["threads"])
+        self.tc, dc = TrainConfig(**config["train"]), DataConfig(**config["data"])
+        self.method = make_method(_METHOD_ADAPTER.validate_python(config["method"]))
+        self.windows = build_windows(EpisodeStore(config["dataset"]), dc.obs_history, dc.action_horizon, dc.gamma,
+                                     dc.termination_penalty, config.get("cond_dim", 0))
+        self.spec = self.windows.spec
+        self.frozen = load_frozen(self.method, config["frozen"], self.spec)
+        torch.manual_seed(self.tc.seed)
+        self.model = self.method.build_model(self.spec)
+        if hasattr(self.method, "warm_start") and "teacher" in self.frozen.nets:
+            self.method.warm_start(self.model, self.frozen.nets["teacher"])
+        self.ema = copy.deepcopy(self.model).requires_grad_(False)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.tc.lr, weight_decay=self.tc.weight_decay)
+        self.frozen.nets["ema"] = self.ema
+        self.step, self.history, self.starts = 0, [], [0]  # starts: the step where each (re)start began
+
+    def snapshot(self) -> dict:
+        return {"model": self.model.state_dict(), "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "step": self.step, "history": self.history, "starts": self.starts}
+
+    def restore(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.history = int(state["step"]), list(state["history"])
+        self.starts = [*state["starts"], self.step]
+
+    def advance(self, until: int, rng: np.random.Generator, world: int = 1, on_step=None) -> dict[str, float]:
+        """Train up to step ``until``; logs history every ``log_every`` and calls ``on_step(step, metrics)``."""
+        tc, metrics = self.tc, {}
+        while self.step < until:
+            metrics = train_step(self.method, self.model, self.ema, self.optimizer, self.windows.sample(tc.batch_size, rng),
+                                 self.frozen, tc.grad_clip, tc.ema_decay, world)
+            self.step += 1
+            if self.step % tc.log_every == 0 or self.step == tc.steps:
+                self.history.append({"step": self.step, **metrics})
+            if on_step is not None:
+                on_step(self.step, metrics)
+        return metrics
+
+
 def train_loop_per_worker(config: dict) -> None:
     """The Ray Train worker function. ``config`` holds plain dicts only (it crosses processes)."""
     import ray.train
     from tqdm.auto import tqdm
 
-    from rayexp.config import DataConfig, TrainConfig
-    from rayexp.store import EpisodeStore
-    from rayexp.windows import build_windows
-
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    torch.set_num_threads(config["threads"])
-    tc, dc = TrainConfig(**config["train"]), DataConfig(**config["data"])
-    method = make_method(_METHOD_ADAPTER.validate_python(config["method"]))
-    windows = build_windows(EpisodeStore(config["dataset"]), dc.obs_history, dc.action_horizon, dc.gamma,
-                            dc.termination_penalty, config.get("cond_dim", 0))
-    spec = windows.spec
-    frozen = load_frozen(method, config["frozen"], spec)
-    torch.manual_seed(tc.seed)
-    model = method.build_model(spec)
-    if hasattr(method, "warm_start") and "teacher" in frozen.nets:
-        method.warm_start(model, frozen.nets["teacher"])
-    ema = copy.deepcopy(model).requires_grad_(False)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    step = 0
+    ts = TrainingState(config)
+    tc = ts.tc
     # Ray's own checkpoint (a worker restarted within this run) or the newest one on disk (a rerun).
     candidates = []
     if checkpoint := ray.train.get_checkpoint():
@@ -131,37 +167,36 @@ def train_loop_per_worker(config: dict) -> None:
         candidates.append(torch.load(Path(config["resume_from"]) / "state.pt", map_location="cpu", weights_only=True))
     state = max(candidates, key=lambda c: c["step"], default=None)
     if state is not None:
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
-        step = int(state["step"])
-    frozen.nets["ema"] = ema
-    rng = np.random.default_rng([tc.seed, rank, step])
-    history: list[dict] = state["history"] if state else []
-    starts: list[int] = [*state["starts"], step] if state else [0]  # where each (re)start began
-    bar = tqdm(total=tc.steps, initial=step, desc=config["stage"], disable=rank != 0, leave=False)
-    while step < tc.steps:
-        metrics = train_step(method, model, ema, optimizer, windows.sample(tc.batch_size, rng), frozen,
-                             tc.grad_clip, tc.ema_decay, world)
-        step += 1
+        ts.restore(state)
+    rng = np.random.default_rng([tc.seed, rank, ts.step])
+    bar = tqdm(total=tc.steps, initial=ts.step, desc=config["stage"], disable=rank != 0, leave=False)
+
+    def on_step(step: int, metrics: dict) -> None:
         bar.update(1)
-        done = step == tc.steps
-        if step % tc.log_every == 0 or done:
-            history.append({"step": step, **metrics})
-        if step % tc.checkpoint_every == 0 or done:
+        if step % tc.checkpoint_every == 0 or step == tc.steps:
             with tempfile.TemporaryDirectory() as d:
                 if rank == 0:
-                    torch.save({"model": model.state_dict(), "ema": ema.state_dict(),
-                                "optimizer": optimizer.state_dict(), "step": step, "history": history,
-                                "starts": starts},
-                               Path(d) / "state.pt")
+                    torch.save(ts.snapshot(), Path(d) / "state.pt")
                     (Path(d) / "step.txt").write_text(str(step))
                 ray.train.report({"step": step, **metrics}, checkpoint=ray.train.Checkpoint.from_directory(d))
         elif step % tc.log_every == 0:
             ray.train.report({"step": step, **metrics})
+
+    ts.advance(tc.steps, rng, world, on_step)
     bar.close()
     if rank == 0:
-        save_model(Path(config["model_out"]), method.cfg, spec, ema, step, starts)
+        save_model(Path(config["model_out"]), ts.method.cfg, ts.spec, ts.ema, ts.step, ts.starts)
+
+
+def stage_config(cfg, stage: str, dataset: str | Path, models_dir: Path, threads: int) -> dict:
+    """The plain-dict config of one stage (what a worker or trial needs); frozen nets come from ``models_dir``."""
+    st = cfg.models[stage]
+    method = make_method(st.method)
+    # A role (teacher, reward) is the stage of that name unless the stage maps it: frozen: {teacher: teacher_rw}.
+    frozen_paths = {n: str(Path(models_dir) / f"{st.frozen.get(n, n)}.pt") for n in getattr(method, "needs", ())}
+    return {"stage": stage, "dataset": str(dataset), "method": st.method.model_dump(mode="json"),
+            "train": cfg.stage_train(stage).model_dump(), "data": cfg.data.model_dump(), "frozen": frozen_paths,
+            "threads": threads}
 
 
 def train_stage(cfg, run, stage: str, dataset: str | Path) -> dict[str, Any]:
@@ -173,17 +208,13 @@ def train_stage(cfg, run, stage: str, dataset: str | Path) -> dict[str, Any]:
 
     if stage not in cfg.models:
         raise RayexpError(f"no model stage {stage!r} in the config; defined: {sorted(cfg.models) or 'none'} (add models.{stage}.method.name=...)")
-    st, tc = cfg.models[stage], cfg.stage_train(stage)
-    method = make_method(st.method)
-    frozen_paths = {n: str(run.model_path(n)) for n in getattr(method, "needs", ())}
-    frozen_paths.update(getattr(st.method, "frozen_paths", None) or {})
+    tc = cfg.stage_train(stage)
+    method = make_method(cfg.models[stage].method)
     threads = max(1, num_cpus() // tc.num_workers)
-    loop_config = {
-        "stage": stage, "dataset": str(dataset), "method": st.method.model_dump(mode="json"),
-        "train": tc.model_dump(), "data": cfg.data.model_dump(), "frozen": frozen_paths,
-        "model_out": str(run.model_path(stage)), "threads": threads,
-        "resume_from": latest_checkpoint(run.train_storage() / stage),
-    }
+    loop_config = {**stage_config(cfg, stage, dataset, run.path / "models", threads),
+                   "model_out": str(run.model_path(stage)),
+                   "resume_from": latest_checkpoint(run.train_storage() / stage)}
+    frozen_paths = loop_config["frozen"]
     # Refuse early, in the driver, when frozen checkpoints are missing or mismatched.
     load_frozen(method, frozen_paths, _dataset_spec(cfg, dataset))
     trainer = TorchTrainer(

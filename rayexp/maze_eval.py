@@ -1,0 +1,171 @@
+"""Maze2D open-loop planning evaluation (thesis 3.4.2, Table B.6) on parallel Ray actors.
+
+Each episode: reset to a random start and goal cell (seed ``evaluate.seed + i``), plan the whole state sequence once
+from the start with the goal inpainted, then follow it with the inverse-dynamics model (stage ``inverse_dynamics``)
+until the episode ends; after the plan's last state the target stays at the goal. ``evaluate.execute=chunk`` with
+``evaluate.chunk=K`` replans every K steps instead, ``execute=first`` every step. ``rayexp evaluate`` on a maze2d
+config lands here and writes ``maze_table.md`` / ``maze_table.csv`` (and ``eval.parquet``, one row per episode).
+
+The rows are Table B.6's, each a trained stage plus sampler overrides; rows whose stage is not in ``models`` (or not
+in ``evaluate.models`` when that is set) are skipped.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rayexp.errors import RayexpError
+
+# label, stage, method-config overrides, thesis scores (U-Maze, Medium, Large; Tables 3.2 / B.6)
+TABLE_ROWS: tuple[tuple[str, str, dict, tuple | None], ...] = (
+    ("DDPM(100)", "ddpm", {"sampler": "ddpm", "sample_steps": 100}, (126.3, 126.8, 144.8)),
+    ("DDIM(10)", "ddpm", {"sampler": "ddim", "sample_steps": 10}, (121.2, 126.2, 143.1)),
+    ("DDIM(1)", "ddpm", {"sampler": "ddim", "sample_steps": 1}, ("~0", "~0", "~0")),
+    ("EDM(80)", "teacher", {}, (125.4, 120.1, 149.0)),
+    ("CTD(1)", "ctd", {}, (123.4, 119.8, 127.1)),
+    ("RACTD(1)", "ractd", {}, (125.7, 130.8, 143.8)),
+    ("Planner (ch. 2, uncond.)", "planner", {}, None),
+)
+MAZES = ("umaze", "medium", "large")
+INVERSE_DYNAMICS = "inverse_dynamics"
+
+
+def count_nfe(model) -> list[int]:
+    """A one-element counter incremented on every call of the model's U-Net(s): its NFE."""
+    from algorithms.nets.unet1d import ConditionalUnet1D
+
+    counter = [0]
+    for m in model.modules():
+        if isinstance(m, ConditionalUnet1D):
+            m.register_forward_pre_hook(lambda *_: counter.__setitem__(0, counter[0] + 1))
+    return counter
+
+
+class MazePlanWorker:
+    """Holds one maze env, the inverse-dynamics model and one plan policy per table row."""
+
+    def __init__(self, env_cfg: dict, rows: dict[str, tuple[str, dict]], id_path: str, replan_every: int | None):
+        import torch
+
+        from envs.registry import make_env
+        from rayexp.train import load_model
+
+        torch.set_num_threads(1)
+        self.env = make_env(env_cfg["id"], max_episode_steps=env_cfg.get("max_episode_steps"))
+        _, self.inv, _ = load_model(id_path)
+        self.replan_every = replan_every
+        self.policies = {}
+        for label, (path, overrides) in rows.items():
+            method, model, spec = load_model(path)
+            if overrides:
+                method = type(method)(method.cfg.model_copy(update=overrides))
+            self.policies[label] = (method.make_policy(model, spec), count_nfe(model))
+
+    def run(self, label: str, episode: int, seed: int) -> dict:
+        import torch
+
+        from algorithms.planner import OpenLoopPlanExecutor
+
+        policy, nfe = self.policies[label]
+        torch.manual_seed(seed)
+        obs, info = self.env.reset(seed=seed)
+        goal = info["goal"]
+        times, nfes = [], []
+
+        def plan_fn(o: np.ndarray) -> np.ndarray:
+            nfe[0], t0 = 0, time.perf_counter()
+            states = policy.plan(torch.as_tensor(o)[None], torch.as_tensor(goal, dtype=torch.float32)[None])[0]
+            times.append(time.perf_counter() - t0)
+            nfes.append(nfe[0])
+            return states.numpy()
+
+        executor = OpenLoopPlanExecutor(plan_fn, self.inv.predict, self.replan_every)
+        total, steps, success, done = 0.0, 0, False, False
+        while not done:
+            obs, r, terminated, truncated, info = self.env.step(executor.act(obs))
+            total, steps = total + r, steps + 1
+            success, done = success or bool(info.get("success", r > 0)), terminated or truncated
+        return {"model": label, "episode": episode, "seed": seed, "return": total, "length": steps, "success": success,
+                "plans": len(times), "nfe": int(np.mean(nfes)), "ms_per_plan": 1000 * float(np.mean(times)),
+                "ms_per_action": 1000 * float(np.sum(times)) / steps}
+
+
+def table_rows(cfg, run) -> dict[str, tuple[str, dict]]:
+    """label -> (checkpoint path, overrides) for every Table B.6 row this config trains."""
+    wanted = cfg.evaluate.models or list(cfg.models)
+    rows = {label: (str(run.model_path(stage)), over) for label, stage, over, _ in TABLE_ROWS
+            if stage in cfg.models and stage in wanted}
+    missing = sorted({Path(p).stem for p, _ in rows.values() if not Path(p).exists()})
+    if not Path(run.model_path(INVERSE_DYNAMICS)).exists():
+        missing.append(INVERSE_DYNAMICS)
+    if missing:
+        raise RayexpError(f"no trained model for {missing} in {run.path / 'models'}; run `rayexp train` first")
+    if not rows:
+        raise RayexpError(f"no Table B.6 stage among models {sorted(cfg.models)}; expected some of "
+                          f"{sorted({s for _, s, _, _ in TABLE_ROWS})}")
+    return rows
+
+
+def evaluate_maze(cfg, run, ref_scores: tuple[float, float]) -> pd.DataFrame:
+    """Every row on ``evaluate.episodes`` seeded episodes over ``evaluate.num_actors`` actors; one row per episode."""
+    import ray
+
+    from rayexp.d4rl import normalized_score
+
+    rows = table_rows(cfg, run)
+    ev = cfg.evaluate
+    actor_cls = ray.remote(num_cpus=1)(MazePlanWorker)
+    env_cfg = cfg.env.model_dump()
+    replan = 1 if ev.execute == "first" else ev.chunk  # None: the whole plan, open loop (thesis)
+    actors = [actor_cls.remote(env_cfg, rows, str(run.model_path(INVERSE_DYNAMICS)), replan) for _ in range(ev.num_actors)]
+    jobs = [(label, i, ev.seed + i) for label in rows for i in range(ev.episodes)]
+    results = ray.get([actors[k % len(actors)].run.remote(*job) for k, job in enumerate(jobs)])
+    for a in actors:
+        ray.kill(a)
+    df = pd.DataFrame(results)
+    df["normalized_score"] = normalized_score(df["return"].to_numpy(), *ref_scores)
+    return df
+
+
+def maze_table(df: pd.DataFrame, maze: str) -> pd.DataFrame:
+    """Table B.6 in kind: per row the normalized score (mean, s.e.), NFE, time per plan, and the thesis score."""
+    thesis = {label: (ref[MAZES.index(maze)] if ref else "") for label, _, _, ref in TABLE_ROWS}
+    g = df.groupby("model", sort=False)
+    out = pd.DataFrame({
+        "score_mean": g["normalized_score"].mean(), "score_sem": g["normalized_score"].sem(ddof=1),
+        "nfe": g["nfe"].first(), "ms_per_plan": g["ms_per_plan"].median(), "success_rate": g["success"].mean(),
+        "episodes": g.size(),
+    })
+    out["thesis_score"] = [thesis.get(m, "") for m in out.index]
+    return out.reset_index().rename(columns={"model": "method"})
+
+
+def run_maze_evaluate(cfg, run) -> pd.DataFrame:
+    """Evaluate, write eval.parquet + maze_table.{md,csv}, and the Fig. 2.10 PNG when a planner is trained."""
+    from rayexp.pipeline import dataset_path
+    from rayexp.report import markdown_table
+    from rayexp.store import EpisodeStore
+
+    maze = cfg.env.id.removeprefix("maze2d-")
+    meta = EpisodeStore(dataset_path(cfg, run)).meta
+    if meta.ref_min_score is None:
+        raise RayexpError("the maze dataset has no reference scores; collect it with collect.source=maze2d-controller")
+    if not meta.ref_max_score > meta.ref_min_score:
+        raise RayexpError(f"reference scores random {meta.ref_min_score} >= controller {meta.ref_max_score}: no scale to "
+                          "normalize with; recollect with more collect.episodes or a longer env.max_episode_steps")
+    df = evaluate_maze(cfg, run, (meta.ref_min_score, meta.ref_max_score))
+    df.to_parquet(run.path / "eval.parquet", index=False)
+    table = maze_table(df, maze)
+    table.to_csv(run.path / "maze_table.csv", index=False)
+    note = (f"\n\nmaze2d-{maze}, {len(df) // len(table)} episodes per row of {int(df['length'].iloc[0])} steps; "
+            f"normalized with the dataset's own references (random {meta.ref_min_score:.1f}, controller "
+            f"{meta.ref_max_score:.1f}); thesis_score is on D4RL's maze2d (Table B.6), for reference only.\n")
+    (run.path / "maze_table.md").write_text(markdown_table(table) + note)
+    if "planner" in cfg.models and run.model_path("planner").exists():
+        from rayexp.maze_figure import maze_figure
+
+        maze_figure(cfg, run)
+    return table
