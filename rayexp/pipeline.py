@@ -51,13 +51,14 @@ def _collect_maze(cfg: ExperimentConfig, out: Path, overwrite: bool) -> EpisodeS
 
 
 def run_train(cfg: ExperimentConfig, run: Run, stages: list[str] | None = None, retrain: bool = False) -> pd.DataFrame:
-    """Train the named stages (default: all, in config order); finished stages are kept unless ``retrain``."""
+    """Train the named stages (default: all), teachers before the students that need them; finished stages
+    are kept unless ``retrain``."""
     from rayexp.train import train_stage
 
     data = dataset_path(cfg, run)
     EpisodeStore(data)  # validate before starting any trainer
     rows = []
-    for stage in stages or list(cfg.models):
+    for stage in dependency_order(cfg, stages or list(cfg.models)):
         if run.model_path(stage).exists() and not retrain:
             log.info("stage %s already trained (%s); skipping", stage, run.model_path(stage))
             continue
@@ -65,6 +66,35 @@ def run_train(cfg: ExperimentConfig, run: Run, stages: list[str] | None = None, 
         history = train_stage(cfg, run, stage, data)
         rows += [{"kind": "train", **r, "wall_s": time.perf_counter() - t0} for r in history]
     return append_metrics(run, rows) if rows else pd.DataFrame()
+
+
+def dependency_order(cfg: ExperimentConfig, stages: list[str]) -> list[str]:
+    """``stages`` reordered so every stage comes after the stages it loads as frozen nets (teacher, reward)."""
+    from algorithms.registry import make_method
+
+    def deps(stage: str) -> list[str]:
+        st = cfg.models[stage]
+        return [st.frozen.get(role, role) for role in getattr(make_method(st.method), "needs", ())]
+
+    order: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(stage: str) -> None:
+        if stage in order:
+            return
+        if stage in visiting:
+            raise RayexpError(f"models.{stage}: frozen dependencies form a cycle")
+        visiting.add(stage)
+        for dep in deps(stage):
+            if dep in cfg.models and dep in stages:
+                visit(dep)
+        order.append(stage)
+
+    for stage in stages:
+        if stage not in cfg.models:
+            raise RayexpError(f"no model stage {stage!r}; defined: {sorted(cfg.models)}")
+        visit(stage)
+    return order
 
 
 def run_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) -> pd.DataFrame:

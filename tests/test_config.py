@@ -44,3 +44,12 @@ def test_cli_rejects_bad_input_before_any_work(tmp_path):
         lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
         assert len(lines) == 1 and message in lines[0], proc.stderr
     assert not (tmp_path / "runs").exists(), "nothing is written when the config is bad"
+
+
+def test_students_train_after_the_teachers_they_load():
+    from rayexp.pipeline import dependency_order
+
+    cfg = load_config(None, ["models={s: {method: {name: ctm_student, reward_weight: 1.0}, frozen: {teacher: t2, reward: r}},"
+                             " r: {method: {name: reward_model}}, t2: {method: {name: edm_teacher}}}"])
+    order = dependency_order(cfg, ["s", "r", "t2"])
+    assert order.index("t2") < order.index("s") and order.index("r") < order.index("s")

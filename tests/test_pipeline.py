@@ -26,7 +26,7 @@ def test_collect_writes_a_valid_store_from_two_policies(tiny_run):
 
 
 def test_training_interrupted_and_resumed_continues_from_checkpoint(tiny_run):
-    args = ["--run-dir", str(tiny_run.parent), *TINY, "train.steps=400", "train.checkpoint_every=100",
+    args = ["--run-dir", str(tiny_run.parent), *TINY, "train.steps=300", "train.checkpoint_every=100",
             "models.bc.method.hidden=[512,512,512]"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.Popen([sys.executable, "-m", "rayexp.cli", "train", *args], cwd=REPO, env=env,
@@ -43,16 +43,16 @@ def test_training_interrupted_and_resumed_continues_from_checkpoint(tiny_run):
 
     rayexp_cli("train", *args)
     ckpt = torch.load(model_file, weights_only=True)
-    assert ckpt["step"] == 400
+    assert ckpt["step"] == 300
     starts = ckpt["starts"]
     assert len(starts) == 2 and starts[0] == 0 and starts[1] > 0 and starts[1] % 100 == 0, starts
     metrics = pd.read_parquet(tiny_run / "metrics.parquet")
     steps = metrics[metrics.stage == "bc"]["step"].tolist()
-    assert steps == sorted(set(steps)) and steps[-1] == 400, "one history, no step lost or repeated"
+    assert steps == sorted(set(steps)) and steps[-1] == 300, "one history, no step lost or repeated"
 
 
 def test_evaluate_and_report(tiny_run):
-    args = ["--run-dir", str(tiny_run.parent), *TINY, "train.steps=400", "train.checkpoint_every=100",
+    args = ["--run-dir", str(tiny_run.parent), *TINY, "train.steps=300", "train.checkpoint_every=100",
             "models.bc.method.hidden=[512,512,512]"]
     out = rayexp_cli("evaluate", *args).stdout
     assert "| bc |" in out
