@@ -18,6 +18,7 @@ def run_episode(env, policy, seed: int, obs_history: int, execute: str, chunk: i
     import torch
 
     obs, _ = env.reset(seed=seed)
+    torch.manual_seed(seed)  # samplers draw noise: the episode's seed fixes it, whichever actor runs the episode
     hist = deque([obs] * obs_history, maxlen=obs_history)
     total, steps, plans, plan_time, success = 0.0, 0, 0, 0.0, None
     done = False

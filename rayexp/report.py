@@ -8,6 +8,18 @@ import pandas as pd
 from rayexp.errors import RayexpError
 
 
+def save_figure(fig, out: Path) -> Path:
+    """Write a matplotlib figure as PNG atomically (temp file, then rename) and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(out)
+    return out
+
+
 def markdown_table(df: pd.DataFrame, floatfmt: str = ".3g") -> str:
     cols = list(df.columns)
     fmt = lambda v: format(v, floatfmt) if isinstance(v, float) else ("" if v is None else str(v))  # noqa: E731
@@ -50,12 +62,7 @@ def plot_eval(df: pd.DataFrame, summary: pd.DataFrame, out: Path, dataset_return
     axes[2].set_xlabel("episode return")
     axes[2].set_title("return distribution")
     axes[2].legend(fontsize=8)
-    fig.tight_layout()
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(out)
-    return out
+    return save_figure(fig, out)
 
 
 def plot_training(metrics: pd.DataFrame, out: Path) -> Path | None:
@@ -75,12 +82,7 @@ def plot_training(metrics: pd.DataFrame, out: Path) -> Path | None:
     ax.set_ylabel("training loss")
     ax.set_yscale("symlog")
     ax.legend()
-    fig.tight_layout()
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(out)
-    return out
+    return save_figure(fig, out)
 
 
 def report(run_path: str | Path) -> str:
@@ -99,10 +101,15 @@ def report(run_path: str | Path) -> str:
         table = markdown_table(summary)
         summary.to_csv(run_path / "eval.csv", index=False)
         (run_path / "eval.md").write_text(table + "\n")
-        episodes = run_path / "data" / "episodes.parquet"
+        from rayexp.tables import run_dataset_dir, table_3_1_markdown
+
+        episodes = run_dataset_dir(run_path) / "episodes.parquet"  # data.path when set (e.g. a D4RL tier)
         data_returns = pd.read_parquet(episodes, columns=["return"])["return"] if episodes.exists() else None
         plot_eval(df, summary, run_path / "eval.png", data_returns)
         text += ["", table, "", f"plot: {run_path / 'eval.png'}"]
+        t31 = table_3_1_markdown(run_path, df)
+        if t31:
+            text += ["", t31]
     metrics_path = run_path / "metrics.parquet"
     if metrics_path.exists():
         plot = plot_training(pd.read_parquet(metrics_path), run_path / "training.png")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from rayexp.errors import RayexpError
+from rayexp.report import save_figure
 
 RESULTS = "results"
 # Tune's bookkeeping columns that are not results.
@@ -101,12 +102,7 @@ def plot_curves(table: pd.DataFrame, metric: str, out: Path) -> Path:
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(out)
-    return out
+    return save_figure(fig, out)
 
 
 def _short(v) -> str:
