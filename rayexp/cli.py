@@ -266,6 +266,74 @@ def data_import_minari(id_or_path, out, overwrite):
     click.echo(_format_summary(import_minari(id_or_path, out, overwrite=overwrite).summary()))
 
 
+@data.command("make-d4rl")
+@click.option("--env", "env_id", required=True, help="Gymnasium MuJoCo env, e.g. Hopper-v5.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the tiers, the SAC checkpoint and policies.")
+@click.option("--steps", default=300_000, show_default=True, help="Total SAC env steps (rerun with more to extend the expert).")
+@click.option("--target-fraction", default=1 / 3, show_default=True, help="Medium = first policy whose training return reaches this fraction of D4RL's expert score.")
+@click.option("--target-return", type=float, default=None, help="Medium threshold as a raw return (envs without D4RL scores).")
+@click.option("--tier-steps", default=100_000, show_default=True, help="Steps recorded for medium and expert (D4RL: 1M).")
+@click.option("--num-env-runners", default=2, show_default=True)
+@click.option("--max-episode-steps", type=int, default=None, help="Episode cap (default: the env's, 1000 for MuJoCo as in D4RL).")
+@click.option("--learning-starts", default=5000, show_default=True, help="Random-action steps before SAC updates.")
+@click.option("--training-intensity", default=256.0, show_default=True, help="RLlib replay ratio; 256 = one update (batch 256) per env step.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--address", default=None, help="Ray address; default: a local Ray.")
+@_fail_cleanly
+def data_make_d4rl(env_id, out, steps, target_fraction, target_return, tier_steps, num_env_runners, max_episode_steps,
+                   learning_starts, training_intensity, seed, address):
+    """Train RLlib SAC and save D4RL tiers (medium, medium-replay, expert, medium-expert) as episode stores."""
+    from rayexp.cluster import init_ray
+    from rayexp.config import RayConfig
+    from rayexp.d4rl_make import make_d4rl
+
+    init_ray(RayConfig(address=address))
+    tiers = make_d4rl(env_id, out, steps=steps, target_fraction=target_fraction, target_return=target_return,
+                      tier_steps=tier_steps, num_env_runners=num_env_runners, seed=seed, max_episode_steps=max_episode_steps,
+                      learning_starts=learning_starts, training_intensity=training_intensity)
+    for tier, summary in tiers.items():
+        click.echo(f"{tier}: {summary['episodes']} episodes, {summary['steps']} steps, return mean {summary['return_mean']:.1f}")
+    if "medium" not in tiers:
+        click.echo("medium threshold not reached yet: rerun with a larger --steps to continue training")
+
+
+@main.command("rllib-offline")
+@click.argument("dataset", type=click.Path())
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the RLlib data copy, module and eval.parquet.")
+@click.option("--algo", type=click.Choice(["cql", "iql"]), default="cql", show_default=True)
+@click.option("--iterations", default=50, show_default=True, help="Training iterations of --updates gradient steps each.")
+@click.option("--updates", default=100, show_default=True, help="Gradient updates per iteration.")
+@click.option("--episodes", default=100, show_default=True, help="Evaluation episodes (episode i on seed --eval-seed + i).")
+@click.option("--eval-seed", default=1000, show_default=True, help="Same as evaluate.seed of the run it sits beside.")
+@click.option("--max-episode-steps", type=int, default=None)
+@click.option("--num-actors", default=2, show_default=True)
+@click.option("--run", "run_path", type=click.Path(file_okay=False), default=None,
+              help="Also add the rows to RUN/eval.parquet (after `rayexp evaluate`), so `rayexp report RUN` shows them.")
+@click.option("--address", default=None)
+@_fail_cleanly
+def rllib_offline(dataset, out, algo, iterations, updates, episodes, eval_seed, max_episode_steps, num_actors, run_path, address):
+    """Train an RLlib offline baseline (CQL or IQL) on an episode store and evaluate it like our models."""
+    from rayexp.cluster import init_ray
+    from rayexp.config import RayConfig
+    from rayexp.rllib_offline import add_rows_to_run, evaluate_rllib, train_cql
+    from rayexp.store import EpisodeStore
+
+    init_ray(RayConfig(address=address))
+    store = EpisodeStore(dataset)
+    info = train_cql(dataset, out, iterations, algo=algo, iters_per_train=updates)
+    ref = (store.meta.ref_min_score, store.meta.ref_max_score) if store.meta.ref_min_score is not None else None
+    env_cfg = {"id": store.meta.env_id, "max_episode_steps": max_episode_steps}
+    df = evaluate_rllib(info["module"], env_cfg, episodes, eval_seed, num_actors, model=algo, ref_scores=ref)
+    df.to_parquet(Path(out) / "eval.parquet", index=False)
+    if run_path:
+        add_rows_to_run(run_path, df)
+    from rayexp.evaluate import summarize
+    from rayexp.report import markdown_table
+
+    click.echo(f"{algo}: {info['updates']} updates in {info['wall_s']:.0f} s")
+    click.echo(markdown_table(summarize(df)))
+
+
 def _format_summary(summary: dict) -> str:
     return "\n".join(f"{k:>14}: {v}" for k, v in summary.items())
 

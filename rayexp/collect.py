@@ -58,7 +58,9 @@ def to_store_episode(ep, action_space, seed: int | None, policy: str) -> Episode
     obs = np.asarray(ep.get_observations(), dtype=np.float32)
     actions = np.asarray(ep.get_actions(), dtype=np.float32).reshape(len(ep), -1)
     if hasattr(action_space, "low"):
-        actions = np.clip(actions, action_space.low, action_space.high)
+        # RLlib records the module's actions in [-1, 1] (normalize_actions); store what the env received.
+        low, high = action_space.low, action_space.high
+        actions = np.clip(low + (actions + 1.0) * (high - low) / 2.0, low, high)
     elif hasattr(action_space, "n"):  # discrete actions are stored one-hot
         actions = np.eye(action_space.n, dtype=np.float32)[actions[:, 0].astype(int) - action_space.start]
     T = len(ep)
