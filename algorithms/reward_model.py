@@ -72,4 +72,4 @@ class RewardModel:
         return loss, {"loss": loss.item()}
 
     def make_policy(self, model: RewardNet, spec: DataSpec) -> Policy:
-        raise NotImplementedError("a reward model is not a policy")
+        raise TypeError("a reward model is not a policy; evaluate the stages that use it (students) instead")

@@ -251,4 +251,4 @@ class MazeReward:
         return loss, {"loss": loss.item(), "accuracy": acc.item(), "positives": label.mean().item()}
 
     def make_policy(self, model: MazeRewardNet, spec: DataSpec):
-        raise NotImplementedError("a reward model is not a policy")
+        raise TypeError("a reward model is not a policy; evaluate the stages that use it (students) instead")

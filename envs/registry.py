@@ -21,7 +21,7 @@ FAMILIES: dict[str, str] = {
 
 
 class UnknownEnvError(RayexpError, ValueError):
-    pass
+    """An env id that is neither a gymnasium id nor a rayexp family."""
 
 
 def _family(name: str) -> Callable[..., gym.Env] | None:

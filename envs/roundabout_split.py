@@ -16,7 +16,7 @@ SPLIT_NAMES = ("ooc", "id")
 
 
 class UnknownVehicleTypeError(ValueError):
-    pass
+    """A composition names a vehicle type other than car or bicycle."""
 
 
 def check_composition(combo) -> tuple[str, ...]:

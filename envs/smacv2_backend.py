@@ -24,7 +24,7 @@ FIXED_TEAMS = "rayexp_fixed_teams"
 
 
 class SMACv2Unavailable(RuntimeError):
-    pass
+    """smacv2 or StarCraft II is not installed here."""
 
 
 def smacv2_missing_reason() -> str | None:

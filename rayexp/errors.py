@@ -6,8 +6,8 @@ class RayexpError(Exception):
 
 
 class ConfigError(RayexpError):
-    pass
+    """A config key or value that is not allowed."""
 
 
 class DataError(RayexpError):
-    pass
+    """A dataset file that is missing, corrupt or does not match its metadata."""
