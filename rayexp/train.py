@@ -199,8 +199,8 @@ def stage_config(cfg, stage: str, dataset: str | Path, models_dir: Path, threads
             "threads": threads}
 
 
-def train_stage(cfg, run, stage: str, dataset: str | Path) -> dict[str, Any]:
-    """Train one model stage of ``cfg`` on Ray Train; resumes from the stage's latest checkpoint."""
+def train_stage(cfg, run, stage: str, dataset: str | Path) -> list[dict[str, Any]]:
+    """Train one model stage of ``cfg`` on Ray Train (resuming from its newest checkpoint); returns its metric history."""
     import ray.train
     from ray.train.torch import TorchTrainer
 
