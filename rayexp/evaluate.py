@@ -119,8 +119,8 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     if "normalized_score" in df:
         agg["normalized_score"] = ["mean", "sem"]
     out = df.groupby("model", sort=False).agg(agg)
-    out.columns = ["_".join(c) if c[1] not in ("mean", "median") or c[0] in ("return", "normalized_score") else c[0]
-                   for c in out.columns]
+    scores = ("return", "normalized_score")  # keep their statistic in the name: return_mean, return_sem
+    out.columns = [f"{col}_{stat}" if col in scores else col for col, stat in out.columns]
     out["episodes"] = df.groupby("model", sort=False).size()
     if df["nfe"].notna().any():
         out["nfe"] = df.groupby("model", sort=False)["nfe"].first()
