@@ -1,5 +1,10 @@
 """The chapter-2 conditional diffusion planner (Diffuser-style DDPM over state-action trajectories).
 
+Two kinds of condition: Maze2D's waypoints (below), or an element combination read from the window's first
+observation by a named function (``envs.conditions``: the roundabout's vehicle types, SMAX's unit types),
+split into one token per element and embedded by the U-Net's condition MLP. Closed-loop use (Algorithm 1):
+call the policy with the current observation; it inpaints it, reads the condition from it and plans.
+
 x = concat(normalised states, normalised actions): B, H, D with D = obs_dim + act_dim. Training: DDPM over
 ``n_diffusion_steps``; the start state (and optionally the goal state, the last one) is inpainted in the noisy
 input and the prediction; condition dropout ``cond_drop`` for classifier-free guidance. The condition is the
@@ -15,7 +20,7 @@ from typing import Callable, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from torch import nn
 
 from algorithms.base import DataSpec, Frozen
@@ -30,6 +35,8 @@ WAYPOINT_FRACTIONS = (0.25, 0.5, 0.75)
 class PlannerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Literal["planner"] = "planner"
+    condition: str = "waypoints"
+    """"waypoints" (Maze2D) or a condition read from the observation, named in ``envs.conditions.CONDITIONS``."""
     horizon: int = 128
     """H: 128 / 256 / 384 for U-Maze / Medium / Large (thesis)."""
     n_diffusion_steps: int = 100
@@ -58,6 +65,15 @@ class PlannerConfig(BaseModel):
     kernel_size: int = 5
     cond_embed_dim: int = 64
 
+    @field_validator("condition")
+    @classmethod
+    def _known_condition(cls, v: str) -> str:
+        from envs.conditions import condition_names
+
+        if v != "waypoints" and v not in condition_names():
+            raise ValueError(f"unknown condition {v!r}; valid: waypoints, {', '.join(condition_names())}")
+        return v
+
 
 def waypoint_indices(horizon: int) -> list[int]:
     return [int(horizon * f) for f in WAYPOINT_FRACTIONS]
@@ -79,9 +95,19 @@ class PlannerNet(nn.Module):
         self.obs_dim, self.act_dim, self.horizon, self.pos_freqs = spec.obs_dim, spec.act_dim, cfg.horizon, cfg.pos_freqs
         self.obs_norm = Normalizer(s.get("obs_mean", [0.0] * spec.obs_dim), s.get("obs_std", [1.0] * spec.obs_dim))
         self.act_norm = Normalizer(s.get("act_mean", [0.0] * spec.act_dim), s.get("act_std", [1.0] * spec.act_dim))
-        token = spec.obs_dim * (1 + 2 * cfg.pos_freqs)
-        cond_dim = {"cross_attention": token, "concat": 3 * token, "none": 0}[cfg.cond_mode]
-        self.cond_mode = cfg.cond_mode
+        self.cond_mode, self.condition = cfg.cond_mode, cfg.condition
+        if cfg.condition == "waypoints":
+            self.n_tokens, token = 3, spec.obs_dim * (1 + 2 * cfg.pos_freqs)
+        else:
+            from envs.conditions import CONDITIONS, condition_fn
+
+            self.n_tokens = CONDITIONS[cfg.condition].tokens
+            self.condition_fn = condition_fn(cfg.condition)
+            width = self.condition_fn(np.zeros(spec.obs_dim, np.float32)).shape[-1]
+            if width % self.n_tokens:
+                raise ValueError(f"condition {cfg.condition!r} has {width} numbers, not {self.n_tokens} equal tokens")
+            token = width // self.n_tokens
+        cond_dim = {"cross_attention": token, "concat": self.n_tokens * token, "none": 0}[cfg.cond_mode]
         self.unet = ConditionalUnet1D(spec.obs_dim + spec.act_dim, step_embed_dim=cfg.step_embed_dim, down_dims=cfg.down_dims,
                                       kernel_size=cfg.kernel_size, cond_dim=cond_dim, cond_embed_dim=cfg.cond_embed_dim,
                                       cond_mode=cfg.cond_mode)
@@ -93,6 +119,20 @@ class PlannerNet(nn.Module):
             return None
         tokens = positional_encoding(waypoints_norm, self.pos_freqs)
         return tokens.flatten(1) if self.cond_mode == "concat" else tokens
+
+    def encode_observation(self, obs_raw: torch.Tensor) -> torch.Tensor | None:
+        """B, obs_dim raw observations -> condition B, n_tokens, token (or B, n_tokens * token for concat)."""
+        if self.cond_mode == "none":
+            return None
+        vec = torch.as_tensor(self.condition_fn(obs_raw.detach().cpu().numpy()), dtype=torch.float32, device=obs_raw.device)
+        return vec if self.cond_mode == "concat" else vec.view(len(vec), self.n_tokens, -1)
+
+    def null_condition(self, B: int) -> torch.Tensor | None:
+        if self.cond_mode == "none":
+            return None
+        if self.condition == "waypoints":
+            return self.encode_waypoints(torch.zeros(B, 3, self.obs_dim)).zero_()
+        return self.encode_observation(torch.zeros(B, self.obs_dim)).zero_()
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         return self.unet(x, t.float(), None, cond=cond)
@@ -141,7 +181,10 @@ class Planner:
         noise = torch.randn_like(x0)
         known, mask = _known(model, states[:, 0], states[:, -1] if self.cfg.inpaint_goal else None, x0)
         xt = apply_inpainting(a.sqrt() * x0 + (1 - a).sqrt() * noise, known, mask)
-        cond = model.encode_waypoints(states[:, waypoint_indices(x0.shape[1])])
+        if self.cfg.condition == "waypoints":
+            cond = model.encode_waypoints(states[:, waypoint_indices(x0.shape[1])])
+        else:
+            cond = model.encode_observation(batch["future_obs"][:, 0])
         cond = drop_condition(cond, self.cfg.cond_drop) if cond is not None else None
         pred = model(xt, t, cond)
         weight = torch.ones_like(x0[0])
@@ -165,7 +208,10 @@ class PlannerPolicy:
         self.model, self.cfg = model, cfg
 
     def __call__(self, obs_hist: torch.Tensor) -> torch.Tensor:
-        return self.sample(torch.as_tensor(obs_hist, dtype=torch.float32)[:, -1])[1]
+        """Closed loop: plan from the last observation (conditioned on it unless the condition is waypoints)."""
+        obs = torch.as_tensor(obs_hist, dtype=torch.float32)[:, -1]
+        cond = None if self.cfg.condition == "waypoints" else obs
+        return self.sample(obs, condition_obs=cond)[1]
 
     def plan(self, start_obs, goal_xy=None, waypoints=None, guidance: float | None = None,
              generator: torch.Generator | None = None) -> torch.Tensor:
@@ -175,8 +221,9 @@ class PlannerPolicy:
 
     @torch.no_grad()
     def sample(self, start_obs, goal_xy=None, waypoints=None, guidance: float | None = None,
-               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """As ``plan``, returning (states B, H, obs_dim, actions B, H, act_dim)."""
+               generator: torch.Generator | None = None, condition_obs=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """As ``plan``, returning (states B, H, obs_dim, actions B, H, act_dim). ``condition_obs`` B, obs_dim: the
+        observations an observation-read condition comes from (None: unconditional)."""
         m, cfg = self.model, self.cfg
         start = m.obs_norm(torch.as_tensor(start_obs, dtype=torch.float32).reshape(-1, m.obs_dim))
         B = start.shape[0]
@@ -186,7 +233,8 @@ class PlannerPolicy:
             goal = m.obs_norm(torch.cat([g, torch.zeros(B, m.obs_dim - 2)], dim=-1))
         x = torch.randn(B, cfg.horizon, m.obs_dim + m.act_dim, generator=generator)
         known, mask = _known(m, start, goal, x)
-        denoise = inpaint_denoiser(self._guided(waypoints, B, cfg.guidance if guidance is None else guidance), known, mask)
+        w = cfg.guidance if guidance is None else guidance
+        denoise = inpaint_denoiser(self._guided(waypoints, B, w, condition_obs), known, mask)
         acp = m.alphas_cumprod
 
         def eps(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -200,8 +248,8 @@ class PlannerPolicy:
         x = apply_inpainting(x, known, mask)
         return m.obs_norm.unnormalize(x[..., :m.obs_dim]), m.act_norm.unnormalize(x[..., m.obs_dim:])
 
-    def _guided(self, waypoints, B: int, w: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-        """x0-estimate closure (x: B,H,D, t: B) with classifier-free guidance on the waypoint condition."""
+    def _guided(self, waypoints, B: int, w: float, condition_obs=None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """x0-estimate closure (x: B,H,D, t: B) with classifier-free guidance on the condition."""
         m, cfg = self.model, self.cfg
 
         def x0(x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
@@ -213,7 +261,12 @@ class PlannerPolicy:
 
         if m.cond_mode == "none":
             return lambda x, t: x0(x, t, None)
-        null = m.encode_waypoints(torch.zeros(B, 3, m.obs_dim)).zero_()
+        null = m.null_condition(B)
+        if m.condition != "waypoints":
+            if condition_obs is None:
+                return lambda x, t: x0(x, t, null)
+            cond = m.encode_observation(torch.as_tensor(condition_obs, dtype=torch.float32).reshape(B, m.obs_dim))
+            return cfg_denoiser(x0, cond, w, null)
         if waypoints is None:
             return lambda x, t: x0(x, t, null)
         wp = torch.as_tensor(waypoints, dtype=torch.float32).reshape(B, 3, -1)

@@ -106,3 +106,51 @@ def test_make_env_steps_real_highway_env_and_reports_success():
         assert info["composition"] == list(ALL_BIKES)
     assert steps == 12 and trunc and not term
     assert info["is_success"] is True and not info["crashed"]
+
+
+@pytest.mark.parametrize("cond_mode", ["cross_attention", "concat"])
+def test_type_conditioned_planner_replans_from_the_observation(env, cond_mode):
+    import torch
+
+    from algorithms.base import DataSpec, Frozen
+    from algorithms.planner import Planner, PlannerConfig
+
+    obs = []
+    for seed, comp in enumerate([ALL_CARS, ALL_BIKES, ("car", "bicycle", "car", "bicycle")]):
+        o, _ = env.reset(seed=seed, options={"composition": comp})
+        for _ in range(8):
+            obs.append(o)
+            o, *_ = env.step(IDLE)
+    obs = torch.as_tensor(np.stack(obs), dtype=torch.float32)  # 24, obs_dim
+    H, B, n_actions = 8, 12, 5
+    rng = np.random.default_rng(0)
+    starts = rng.integers(0, len(obs) - H, B)
+    batch = {"future_obs": torch.stack([obs[s:s + H] for s in starts]),
+             "actions": torch.nn.functional.one_hot(torch.as_tensor(rng.integers(0, n_actions, (B, H))), n_actions).float()}
+    cfg = PlannerConfig(condition="roundabout_types", horizon=H, n_diffusion_steps=10, cond_mode=cond_mode,
+                        inpaint_goal=False, action_weight=10.0, guidance=1.0, down_dims=[16, 32], step_embed_dim=16,
+                        cond_embed_dim=20)
+    method = Planner(cfg)
+    model = method.build_model(DataSpec(obs_dim=obs.shape[1], act_dim=n_actions, action_horizon=H, discrete_actions=True))
+    loss, metrics = method.loss(model, batch, Frozen())
+    loss.backward()
+    assert np.isfinite(metrics["loss"])
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
+    policy = method.make_policy(model, None)
+    start = batch["future_obs"][:1, 0]
+    rows = start.clone().view(1, 5, len(FEATURES))
+    rows[:, 1:, 0] = 1.0  # all four others visible: the condition differs with their types
+    as_cars, as_bikes = rows.clone(), rows.clone()
+    as_cars[:, 1:, FEATURES.index("type")], as_bikes[:, 1:, FEATURES.index("type")] = TYPE_CODES["car"], TYPE_CODES["bicycle"]
+    as_cars, as_bikes = as_cars.view(1, -1), as_bikes.view(1, -1)
+
+    def plan(cond_obs, w):
+        torch.manual_seed(0)
+        return policy.sample(start, guidance=w, condition_obs=cond_obs)
+
+    states, actions = plan(start, 1.0)
+    assert actions.shape == (1, H, n_actions) and torch.allclose(states[:, 0], start, atol=1e-4)
+    torch.manual_seed(0)
+    assert torch.equal(policy(start[:, None]), actions), "the closed-loop call plans conditioned on its own observation"
+    assert (plan(as_cars, 1.0)[1] - plan(as_bikes, 1.0)[1]).abs().max() > 1e-5, "the type condition had no effect"
+    assert torch.equal(plan(as_cars, 0.0)[1], plan(as_bikes, 0.0)[1]), "guidance 0 must ignore the condition"
