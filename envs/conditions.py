@@ -19,6 +19,8 @@ class Condition(NamedTuple):
 
 CONDITIONS = {
     "roundabout_types": Condition("envs.roundabout:condition_vector", 4),  # (car, bicycle, not visible) x 4 others
+    # SMAX: (stalker, zealot, colossus) one-hot of self, n-1 teammates and n enemies: 2n tokens
+    **{f"smax_types_{n}v{n}": Condition("envs.smax:unit_type_condition", 2 * n) for n in (2, 3, 5)},
 }
 
 

@@ -238,3 +238,27 @@ def make_smax_env(name: str = "smax-3v3-simple", split: str | None = None, seed:
     split_obj = OOCSplit.load(split) if split is not None else splits[base]
     teams = split_teams(split_obj, part)
     return SMAXParallelEnv(n_units=teams.n_units, teams=teams, seed=seed, **kwargs)
+
+
+OTHER_FEATURES, OWN_FEATURES = 7 + len(UNIT_TYPES), 4 + len(UNIT_TYPES)  # SMAX's unit_features / own_features
+CONDITION_TYPES = ("stalker", "zealot", "colossus")
+
+
+def units_from_obs_dim(obs_dim: int) -> int:
+    """n for an n v n observation: (2n - 1) other-unit blocks plus the agent's own block."""
+    others, rest = divmod(obs_dim - OWN_FEATURES, OTHER_FEATURES)
+    if rest or others % 2 == 0:
+        raise ValueError(f"smax: observation width {obs_dim} is not (2n-1) x {OTHER_FEATURES} + {OWN_FEATURES}")
+    return (others + 1) // 2
+
+
+def unit_type_condition(obs: np.ndarray) -> np.ndarray:
+    """Ego observation(s) ..., obs_dim -> unit types ..., 2n x 3: self, teammates, enemies, each a Stalker / Zealot /
+    Colossus one-hot (zeros for a unit the ego cannot see or that is dead), in the observation's order."""
+    obs = np.asarray(obs, dtype=np.float32)
+    n = units_from_obs_dim(obs.shape[-1])
+    cols = [UNIT_TYPES.index(t) for t in CONDITION_TYPES]
+    others = obs[..., :(2 * n - 1) * OTHER_FEATURES].reshape(*obs.shape[:-1], 2 * n - 1, OTHER_FEATURES)
+    own = obs[..., None, -OWN_FEATURES:]
+    types = np.concatenate([own[..., -len(UNIT_TYPES):], others[..., -len(UNIT_TYPES):]], axis=-2)[..., cols]
+    return types.reshape(*obs.shape[:-1], 2 * n * len(CONDITION_TYPES))

@@ -338,5 +338,10 @@ def _format_summary(summary: dict) -> str:
     return "\n".join(f"{k:>14}: {v}" for k, v in summary.items())
 
 
+from rayexp.smax_cli import smax  # noqa: E402  (SMAX multi-agent stages; imports only click until a command runs)
+
+main.add_command(smax)
+
+
 if __name__ == "__main__":
     main()

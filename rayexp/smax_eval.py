@@ -1,0 +1,117 @@
+"""Parallel multi-agent evaluation: SMAX rounds spread over Ray actors, success rate per seed, mean ± s.e. over seeds.
+
+Each actor holds its envs (one per env name, compiled once), the MAPPO actor and the ego models. Rows of the
+result are rounds; ``success_table`` turns them into Table A.10's layout (rows: ID / simple / hard, columns: teams).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from rayexp.errors import RayexpError
+from rayexp.smax_rounds import play_round
+
+ROUND_STRIDE = 100_000  # round seed = base + ROUND_STRIDE * seed_index + round
+
+
+def parse_team(team: str, egos: list[str]) -> str | None:
+    """``mappo`` -> None (no ego); ``mappo+X`` -> X, which must be ``random`` or a loaded ego stage."""
+    if team == "mappo":
+        return None
+    head, _, ego = team.partition("+")
+    if head != "mappo" or not ego or (ego != "random" and ego not in egos):
+        raise RayexpError(f"evaluate.teams: unknown team {team!r}; use mappo, mappo+random or mappo+<stage> with a "
+                          f"stage from: {', '.join(egos) or 'none trained'}")
+    return ego
+
+
+class SMAXEvalWorker:
+    """``run(env_name, team, seed_index, round, round_seed) -> row``; ego stages are model files (rayexp.train)."""
+
+    def __init__(self, actor_path: str, ego_paths: dict[str, str], greedy: bool = True,
+                 guidance: float | None = None, sample_steps: int | None = None, threads: int = 1):
+        import torch
+
+        from algorithms.smax_agents import load_actor
+
+        torch.set_num_threads(threads)
+        self.actor, self.greedy, self.envs = load_actor(actor_path), greedy, {}
+        self.egos = {name: self._load_ego(path, guidance, sample_steps) for name, path in ego_paths.items()}
+
+    @staticmethod
+    def _load_ego(path: str, guidance: float | None, sample_steps: int | None):
+        from algorithms.smax_agents import floor_unseen_std
+        from rayexp.train import load_model
+
+        method, model, spec = load_model(path)
+        floor_unseen_std(model)
+        if getattr(method, "name", "") == "planner":
+            update = {k: v for k, v in (("guidance", guidance), ("sample_steps", sample_steps)) if v is not None}
+            method.cfg = method.cfg.model_copy(update=update)
+        return method.make_policy(model, spec)
+
+    def _env(self, name: str):
+        from envs.smax import make_smax_env
+
+        if name not in self.envs:
+            self.envs[name] = make_smax_env(name)
+        return self.envs[name]
+
+    def agents(self, team: str, n: int, round_seed: int) -> list:
+        from algorithms.smax_agents import MAPPOAgent, RandomAgent, ScoreAgent
+
+        ego, slot = parse_team(team, list(self.egos)), round_seed % n
+        rngs = [np.random.default_rng([round_seed, i]) for i in range(n)]
+        agents = [MAPPOAgent(self.actor, rngs[i], greedy=self.greedy) for i in range(n)]
+        if ego == "random":
+            agents[slot] = RandomAgent(rngs[slot])
+        elif ego is not None:
+            agents[slot] = ScoreAgent(self.egos[ego])
+        return agents
+
+    def run(self, env_name: str, team: str, seed_index: int, rnd: int, round_seed: int) -> dict:
+        import torch
+
+        env = self._env(env_name)
+        torch.manual_seed(round_seed)  # the planner's sampling noise is fixed by the round, not by the actor
+        out = play_round(env, self.agents(team, env.n_units, round_seed), round_seed)
+        return {"env": env_name, "team_name": team, "seed": seed_index, "round": rnd, "round_seed": round_seed, **out}
+
+
+def evaluate_teams(actor_path: str, ego_paths: dict[str, str], env_names: list[str], teams: list[str], rounds: int,
+                   seeds: int, base_seed: int, num_actors: int, **worker_kwargs) -> pd.DataFrame:
+    """Every team on every env: ``seeds`` x ``rounds`` rounds over ``num_actors`` Ray actors; one row per round."""
+    import ray
+
+    for t in teams:
+        parse_team(t, list(ego_paths))
+    actor_cls = ray.remote(num_cpus=1)(SMAXEvalWorker)
+    actors = [actor_cls.remote(actor_path, ego_paths, **worker_kwargs) for _ in range(num_actors)]
+    jobs = [(e, t, s, r, base_seed + ROUND_STRIDE * s + r) for e in env_names for t in teams
+            for s in range(seeds) for r in range(rounds)]
+    pending = [actors[k % num_actors].run.remote(*job) for k, job in enumerate(jobs)]
+    rows = []
+    with tqdm(total=len(pending), desc="smax evaluate", leave=False) as bar:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            rows += ray.get(done)
+            bar.update(len(done))
+    for a in actors:
+        ray.kill(a)
+    return pd.DataFrame(rows).sort_values(["env", "team_name", "seed", "round"]).reset_index(drop=True)
+
+
+def success_by_seed(df: pd.DataFrame) -> pd.DataFrame:
+    """Success rate per (env, team, seed) over its rounds."""
+    return df.groupby(["env", "team_name", "seed"], sort=False)["won"].mean().rename("success").reset_index()
+
+
+def success_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard error over seeds of the per-seed success rate, per env and team."""
+    per_seed = success_by_seed(df)
+    g = per_seed.groupby(["env", "team_name"], sort=False)["success"]
+    out = g.agg(success_mean="mean", seeds="size").reset_index()
+    out["success_sem"] = g.sem(ddof=1).fillna(0.0).to_numpy() if len(out) else []
+    out["rounds"] = df.groupby(["env", "team_name"], sort=False).size().to_numpy()
+    return out
