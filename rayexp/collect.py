@@ -5,6 +5,7 @@ sample whole episodes in parallel, which become ``Episode`` rows of the episode 
 """
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -28,18 +29,22 @@ def _env_creator(env_cfg: dict):
     return create
 
 
-def ppo_config(cfg: ExperimentConfig, num_env_runners: int):
+def ppo_config(cfg: ExperimentConfig, num_env_runners: int, expert: str = ""):
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
     from ray.tune.registry import register_env
 
-    env_name = f"rayexp:{cfg.env.id}"
+    env_name = f"rayexp:{cfg.env.id}" + (f":{expert}" if expert else "")  # one registered env per expert's kwargs
     register_env(env_name, _env_creator(cfg.env.model_dump()))
     e = cfg.expert
     return (
         PPOConfig()
         .environment(env_name)
-        .env_runners(num_env_runners=num_env_runners, num_envs_per_env_runner=1, num_cpus_per_env_runner=1)
+        # sample_timeout_s=None: wait for every runner's share of the batch. RLlib's default (60 s) drops a runner
+        # whose share takes longer (highway-env steps at ~20 ms, far slower on a loaded machine), and an iteration
+        # whose runners all timed out has no episodes: its logged return was NaN (and it trained on nothing).
+        .env_runners(num_env_runners=num_env_runners, num_envs_per_env_runner=1, num_cpus_per_env_runner=1,
+                     sample_timeout_s=None)
         .training(lr=e.lr, gamma=e.gamma, train_batch_size_per_learner=e.train_batch_size,
                   minibatch_size=e.minibatch_size, num_epochs=e.num_epochs)
         .rl_module(model_config=DefaultModelConfig(fcnet_hiddens=e.hidden, fcnet_activation="tanh", vf_share_layers=False))
@@ -49,7 +54,14 @@ def ppo_config(cfg: ExperimentConfig, num_env_runners: int):
 
 
 def _mean_return(result: dict) -> float:
-    return float(result.get("env_runners", {}).get("episode_return_mean", np.nan))
+    """Mean return of the last ``metrics_num_episodes_for_smoothing`` episodes; NaN (with a warning) when the
+    iteration sampled no episode at all."""
+    ret = result.get("env_runners", {}).get("episode_return_mean")
+    if ret is None:
+        log.warning("PPO iteration %s reported no finished episode (no env runner returned samples)",
+                    result.get("training_iteration"))
+        return float("nan")
+    return float(ret)
 
 
 def to_store_episode(ep, action_space, seed: int | None, policy: str) -> Episode:
@@ -87,47 +99,93 @@ def record_episodes(algo, n: int, explore: bool, policy: str, seed: int, action_
     return [to_store_episode(ep, action_space, seed + w, policy) for w, eps in enumerate(batches) for ep in eps if ep.is_done]
 
 
-def collect(cfg: ExperimentConfig, out: Path, expert_dir: Path, overwrite: bool = False) -> EpisodeStore:
-    """Train the PPO expert (resuming from ``expert_dir``) and record ``collect.episodes`` episodes."""
+def expert_env_configs(cfg: ExperimentConfig) -> dict[str, ExperimentConfig]:
+    """One config per expert: ``collect.experts`` entries update ``env.kwargs`` (name "" when there are none).
+    Each env is made and reset once here, so a bad entry fails before any training, naming the entry."""
     from envs.registry import make_env
 
-    c, e = cfg.collect, cfg.expert
+    if not cfg.collect.experts:
+        return {"": cfg}
+    out = {}
+    for name, kwargs in cfg.collect.experts.items():
+        env = cfg.env.model_copy(update={"kwargs": {**cfg.env.kwargs, **kwargs}})
+        try:
+            make_env(env.id, split=env.split, **env.kwargs).reset(seed=0)
+        except (ValueError, TypeError) as e:
+            raise RayexpError(f"collect.experts.{name}: {str(e).splitlines()[0]}") from None
+        out[name] = cfg.model_copy(update={"env": env})
+    return out
+
+
+def collect(cfg: ExperimentConfig, out: Path, expert_dir: Path, overwrite: bool = False) -> EpisodeStore:
+    """Train the PPO expert(s) (resuming from ``expert_dir``) and record ``collect.episodes`` episodes in all."""
+    from envs.registry import make_env
+
     action_space = make_env(cfg.env.id, split=cfg.env.split, **cfg.env.kwargs).action_space
-    algo = ppo_config(cfg, max(e.num_env_runners, c.num_env_runners)).build_algo()
-    marks = sorted({max(1, round(f * e.iterations)) for f in c.snapshots})
-    per_mark = int(np.ceil(c.episodes / len(marks)))
+    experts = expert_env_configs(cfg)
+    per_expert = int(np.ceil(cfg.collect.episodes / len(experts)))
     episodes: list[Episode] = []
+    rates = {}
+    for name, sub in experts.items():
+        d = expert_dir / name if name else expert_dir
+        episodes += train_and_record(sub, d, per_expert, action_space, name)
+        if (d / "success.json").exists():
+            rates[name or "ppo"] = json.loads((d / "success.json").read_text())
+    meta = _dataset_meta(cfg, episodes, action_space)
+    meta.extra["expert_success"] = rates
+    return write_dataset(out, episodes[: cfg.collect.episodes], meta, overwrite=overwrite)
+
+
+def train_and_record(cfg: ExperimentConfig, expert_dir: Path, n: int, action_space, name: str = "") -> list[Episode]:
+    """Train one PPO expert (resuming from ``expert_dir``) and record ``n`` episodes at the snapshot marks."""
+    c, e = cfg.collect, cfg.expert
+    algo = ppo_config(cfg, max(e.num_env_runners, c.num_env_runners), name).build_algo()
+    marks = sorted({max(1, round(f * e.iterations)) for f in c.snapshots})
+    per_mark = int(np.ceil(n / len(marks)))
+    tag = f"ppo-{name}-" if name else "ppo-"
+    episodes: list[Episode] = []
+    outcomes: list[bool | None] = []
     try:
         start = 0
         if (expert_dir / "iteration.txt").exists():
             algo.restore_from_path(str((expert_dir / "checkpoint").resolve()))
             start = int((expert_dir / "iteration.txt").read_text())
-        bar = tqdm(total=marks[-1], initial=min(start, marks[-1]), desc="expert (PPO)", leave=False)
+        bar = tqdm(total=marks[-1], initial=min(start, marks[-1]), desc=f"expert {name or 'PPO'}", leave=False)
         for it in range(1, marks[-1] + 1):
             reached = False
             if it > start:
-                ret = _mean_return(algo.train())
-                _save_expert(algo, expert_dir, it)
+                result = algo.train()
+                ret = _mean_return(result)
+                _save_expert(algo, expert_dir, it, result)
                 bar.update(1)
-                bar.set_postfix(ret=f"{ret:.1f}")
-                log.info("ppo iteration %d: return %.2f", it, ret)
+                bar.set_postfix(ret=f"{ret:.2f}")
+                log.info("ppo %s iteration %d: return %.2f", name, it, ret)
                 reached = e.target_return is not None and ret >= e.target_return
             if it in marks or reached:
-                episodes += _record_until(algo, per_mark, c, f"ppo-iter{it}", cfg.seed + 1000 * it, action_space)
+                episodes += _record_until(algo, per_mark, c, f"{tag}iter{it}", cfg.seed + 1000 * it, action_space, outcomes)
             if reached:
                 break
         bar.close()
     finally:
         algo.stop()
-    return write_dataset(out, episodes[: c.episodes], _dataset_meta(cfg, episodes, action_space), overwrite=overwrite)
+    known = [o for o in outcomes if o is not None]
+    if known:  # the expert's own success rate while recording (greedy unless collect.explore), kept beside it
+        rate = {"episodes": len(known), "success_rate": float(np.mean(known)), "iteration": marks[-1]}
+        (expert_dir / "success.json").write_text(json.dumps(rate))
+        log.info("expert %s: %d of %d recorded episodes successful (%.0f%%)", name, sum(known), len(known), 100 * rate["success_rate"])
+    return episodes[:n]
 
 
-def _record_until(algo, n: int, c, policy: str, seed: int, action_space) -> list[Episode]:
+def _record_until(algo, n: int, c, policy: str, seed: int, action_space, outcomes: list | None = None) -> list[Episode]:
+    """Record until ``n`` episodes are kept (only successful ones with ``collect.only_success``); every recorded
+    episode's success flag is appended to ``outcomes``."""
     kept: list[Episode] = []
     tries = 0
     with tqdm(total=n, desc=f"collect {policy}", leave=False) as bar:
         while len(kept) < n:
             batch = record_episodes(algo, n - len(kept), c.explore, policy, seed + 100 * tries, action_space)
+            if outcomes is not None:
+                outcomes += [ep.success for ep in batch]
             if c.only_success:
                 if batch and all(ep.success is None for ep in batch):
                     raise RayexpError("collect.only_success: this env defines no success flag; set collect.only_success=false")
@@ -140,10 +198,21 @@ def _record_until(algo, n: int, c, policy: str, seed: int, action_space) -> list
     return kept[:n]
 
 
-def _save_expert(algo, expert_dir: Path, iteration: int) -> None:
+def _save_expert(algo, expert_dir: Path, iteration: int, result: dict | None = None) -> None:
     expert_dir.mkdir(parents=True, exist_ok=True)
     algo.save_to_path(str((expert_dir / "checkpoint").resolve()))
     (expert_dir / "iteration.txt").write_text(str(iteration))
+    if result is not None:  # the training curve, one row per iteration (rerun-safe: an iteration is written once)
+        runners = result.get("env_runners", {})
+        row = {"iteration": iteration, "return_mean": _mean_return(result),
+               "episodes": runners.get("num_episodes", np.nan), "env_steps": runners.get("num_env_steps_sampled_lifetime", np.nan)}
+        with open(expert_dir / "progress.jsonl", "a") as f:
+            f.write(json.dumps({k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}) + "\n")
+
+
+def expert_module_dir(expert_dir: Path) -> Path:
+    """The trained PPO RLModule inside an expert checkpoint (loadable with ``RLModule.from_checkpoint``)."""
+    return expert_dir / "checkpoint" / "learner_group" / "learner" / "rl_module" / "default_policy"
 
 
 def _dataset_meta(cfg: ExperimentConfig, episodes: list[Episode], action_space) -> DatasetMeta:
@@ -154,4 +223,5 @@ def _dataset_meta(cfg: ExperimentConfig, episodes: list[Episode], action_space) 
                        discrete_actions=not hasattr(action_space, "low"),
                        ref_min_score=ref[0] if ref else None, ref_max_score=ref[1] if ref else None,
                        source="rllib-ppo", description=f"PPO expert rollouts ({len(episodes)} episodes)",
-                       extra={"split": cfg.env.split, "expert_iterations": cfg.expert.iterations})
+                       extra={"split": cfg.env.split, "expert_iterations": cfg.expert.iterations,
+                              "experts": cfg.collect.experts})

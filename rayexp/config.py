@@ -59,6 +59,19 @@ class CollectConfig(Section):
     """Fractions of expert training at which to record (e.g. [0.3, 1.0] for a mixed-quality dataset)."""
     explore: bool = True
     """Sample from the policy's action distribution (True) or take its mean action."""
+    experts: dict[str, dict[str, Any]] = {}
+    """One PPO expert per entry, trained and recorded on ``env.kwargs`` updated with the entry, e.g. the roundabout's
+    {cars: {composition: [car, car, car, car]}, bicycles: {composition: [bicycle, ...]}} (thesis: one expert per
+    training composition); each records ``episodes / len(experts)`` episodes into RUN/expert/<name>/. Empty: one
+    expert on env.id as configured."""
+
+    @field_validator("experts")
+    @classmethod
+    def _expert_names(cls, v: dict) -> dict:
+        bad = [k for k in v if not k or "/" in k or k.startswith(".")]
+        if bad:
+            raise ValueError(f"expert names must be plain folder names, not {bad}")
+        return v
 
 
 class DataConfig(Section):
@@ -103,6 +116,26 @@ class EvalConfig(Section):
     """Actions executed per plan when execute='chunk' (default: the whole chunk)."""
     models: list[str] = []
     """Stage names to evaluate (default: every stage)."""
+    seeds: int = Field(1, gt=0)
+    """Roundabout: evaluation seeds; seed k runs episodes on ``seed + 10000 k + i``; tables give mean ± s.e. over seeds."""
+    experts: bool = False
+    """Roundabout: also evaluate the collect stage's PPO expert(s) as methods."""
+    random_condition: list[str] = []
+    """Roundabout: planner stages also evaluated with a random vehicle-type condition (thesis Table A.6)."""
+
+
+class OfflineRLStage(Section):
+    """An RLlib offline baseline trained on the run's dataset (``rayexp.rllib_offline``; discrete CQL via
+    ``rayexp.rllib_cql_discrete``). Trained by ``rayexp train`` after the model stages, into RUN/offline_rl/<name>/."""
+
+    algo: Literal["cql", "iql"] = "cql"
+    iterations: int = Field(20, gt=0)
+    updates: int = Field(100, gt=0)
+    """Gradient updates per iteration."""
+    batch_size: int = Field(256, gt=0)
+    hidden: list[int] = [256, 256]
+    lr: float = Field(3e-4, gt=0)
+    gamma: float = Field(0.99, gt=0, le=1)
 
 
 class RayConfig(Section):
@@ -122,6 +155,8 @@ class ExperimentConfig(Section):
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     models: dict[str, ModelStage] = {}
+    offline_rl: dict[str, OfflineRLStage] = {}
+    """RLlib offline baselines (e.g. {cql: {algo: cql}}), named apart from ``models``."""
     evaluate: EvalConfig = EvalConfig()
     ray: RayConfig = RayConfig()
 
@@ -139,9 +174,15 @@ class ExperimentConfig(Section):
             unknown = [s for s in st.frozen.values() if s not in self.models]
             if unknown:
                 raise ValueError(f"models.{stage}.frozen names unknown stage(s) {unknown}; defined: {sorted(self.models)}")
-        missing = [m for m in self.evaluate.models if m not in self.models]
+        both = sorted(set(self.models) & set(self.offline_rl))
+        if both:
+            raise ValueError(f"offline_rl names {both} are also in models; give each stage its own name")
+        missing = [m for m in self.evaluate.models if m not in self.models and m not in self.offline_rl]
         if missing:
-            raise ValueError(f"evaluate.models names unknown model(s) {missing}; defined: {sorted(self.models)}")
+            raise ValueError(f"evaluate.models names unknown model(s) {missing}; defined: {sorted(self.models) + sorted(self.offline_rl)}")
+        bad = [m for m in self.evaluate.random_condition if m not in self.models or self.models[m].method.name != "planner"]
+        if bad:
+            raise ValueError(f"evaluate.random_condition names {bad}, which are no planner stages in models")
         return self
 
     def stage_train(self, stage: str) -> TrainConfig:

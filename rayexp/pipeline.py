@@ -5,6 +5,7 @@ import logging
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from rayexp.config import ExperimentConfig
@@ -57,15 +58,34 @@ def run_train(cfg: ExperimentConfig, run: Run, stages: list[str] | None = None, 
 
     data = dataset_path(cfg, run)
     EpisodeStore(data)  # validate before starting any trainer
+    stages = stages or list(cfg.models) + list(cfg.offline_rl)
+    offline = [s for s in stages if s in cfg.offline_rl]
+    stages = [s for s in stages if s not in cfg.offline_rl]
     rows = []
-    for stage in dependency_order(cfg, stages or list(cfg.models)):
+    for stage in dependency_order(cfg, stages):
         if run.model_path(stage).exists() and not retrain:
             log.info("stage %s already trained (%s); skipping", stage, run.model_path(stage))
             continue
         t0 = time.perf_counter()
         history = train_stage(cfg, run, stage, data)
         rows += [{"kind": "train", **r, "wall_s": time.perf_counter() - t0} for r in history]
+    rows += [r for stage in offline for r in run_offline_rl(cfg, run, stage, data, retrain)]
     return append_metrics(run, rows) if rows else pd.DataFrame()
+
+
+def run_offline_rl(cfg: ExperimentConfig, run: Run, stage: str, data: Path, retrain: bool = False) -> list[dict]:
+    """Train one ``offline_rl`` stage (RLlib CQL / IQL) into RUN/offline_rl/<stage>/; metric rows per iteration."""
+    from rayexp.rllib_offline import train_cql
+
+    out = run.path / "offline_rl" / stage
+    if (out / "module").exists() and not retrain:
+        log.info("offline stage %s already trained (%s); skipping", stage, out / "module")
+        return []
+    o = cfg.offline_rl[stage]
+    info = train_cql(data, out, o.iterations, algo=o.algo, batch_size=o.batch_size, iters_per_train=o.updates,
+                     seed=cfg.seed, hidden=tuple(o.hidden), lr=o.lr, gamma=o.gamma)
+    return [{"kind": "train", "stage": stage, "step": (i + 1) * o.updates, "wall_s": info["wall_s"],
+             "loss": losses.get("qf_loss", np.nan), **losses} for i, losses in enumerate(info["losses"])]
 
 
 def dependency_order(cfg: ExperimentConfig, stages: list[str]) -> list[str]:
@@ -106,6 +126,10 @@ def run_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = Non
         if models:
             cfg = cfg.model_copy(update={"evaluate": cfg.evaluate.model_copy(update={"models": list(models)})})
         return run_maze_evaluate(cfg, run)
+    if cfg.env.id.startswith("roundabout-"):  # OOC and ID traffic, crashes and reward over seeds (rayexp.roundabout_eval)
+        from rayexp.roundabout_eval import run_roundabout_evaluate
+
+        return run_roundabout_evaluate(cfg, run, models)
     models = models or cfg.evaluate.models or list(cfg.models)
     paths = {m: str(run.model_path(m)) for m in models}
     missing = [m for m, p in paths.items() if not Path(p).exists()]

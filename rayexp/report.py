@@ -110,6 +110,10 @@ def report(run_path: str | Path) -> str:
         t31 = table_3_1_markdown(run_path, df)
         if t31:
             text += ["", t31]
+    if (run_path / "roundabout_eval.parquet").exists():  # OOC / ID traffic tables and Fig. 2.3 (rayexp.roundabout_report)
+        from rayexp.roundabout_report import roundabout_report
+
+        text += ["", roundabout_report(run_path)]
     metrics_path = run_path / "metrics.parquet"
     if metrics_path.exists():
         plot = plot_training(pd.read_parquet(metrics_path), run_path / "training.png")

@@ -51,10 +51,14 @@ def store_to_rllib_parquet(store: EpisodeStore, out: str | Path, action_space) -
     next_obs[last] = final
     obs_dim, act_dim = a["obs"].shape[1], a["action"].shape[1]
     flat = lambda x, d: pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(x, np.float32).reshape(-1)), d)  # noqa: E731
+    if hasattr(action_space, "n"):  # discrete: the store's one-hot rows -> RLlib's integer actions
+        actions = pa.array(a["action"].argmax(-1).astype(np.int64) + int(action_space.start))
+    else:
+        actions = flat(normalize_actions(a["action"], action_space), act_dim)
     table = pa.table({
         "eps_id": pa.array(a["episode_id"].astype(str)),
         "obs": flat(a["obs"], obs_dim),
-        "actions": flat(normalize_actions(a["action"], action_space), act_dim),
+        "actions": actions,
         "rewards": pa.array(a["reward"].astype(np.float32)),
         "new_obs": flat(next_obs, obs_dim),
         "terminateds": pa.array(a["terminal"].astype(bool)),
@@ -67,7 +71,7 @@ def store_to_rllib_parquet(store: EpisodeStore, out: str | Path, action_space) -
 
 
 def offline_config(algo: str, parquet: Path, env_id: str, obs_space, action_space, batch_size: int, seed: int,
-                   hidden: tuple[int, ...], iters_per_train: int, lr: float):
+                   hidden: tuple[int, ...], iters_per_train: int, lr: float, gamma: float | None = None):
     from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
     from ray.tune.registry import register_env
 
@@ -99,13 +103,20 @@ def offline_config(algo: str, parquet: Path, env_id: str, obs_space, action_spac
         .evaluation(evaluation_interval=None)
         .debugging(seed=seed, log_level="ERROR")
     )
+    if gamma is not None:
+        cfg.training(gamma=gamma)
     if algo == "cql":
         cfg.training(bc_iters=0, alpha_lr=lr)
+        if hasattr(action_space, "n"):  # RLlib's CQL is Box-only: discrete CQL(H) via its extension points
+            from rayexp.rllib_cql_discrete import DiscreteCQLTorchLearner, discrete_cql_module_spec
+
+            cfg.training(learner_class=DiscreteCQLTorchLearner).rl_module(rl_module_spec=discrete_cql_module_spec())
     return cfg
 
 
 def train_cql(store_path: str | Path, out_dir: str | Path, iterations: int, algo: str = "cql", batch_size: int = 256,
-              iters_per_train: int = 100, seed: int = 0, hidden: tuple[int, ...] = (256, 256), lr: float = 3e-4) -> dict:
+              iters_per_train: int = 100, seed: int = 0, hidden: tuple[int, ...] = (256, 256), lr: float = 3e-4,
+              gamma: float | None = None) -> dict:
     """Train RLlib CQL (or IQL) offline from an episode store; the RLModule goes to OUT_DIR/module.
 
     One ``iteration`` is ``iters_per_train`` gradient updates. Returns {module, updates, wall_s, losses}.
@@ -116,7 +127,8 @@ def train_cql(store_path: str | Path, out_dir: str | Path, iterations: int, algo
     store, out_dir = EpisodeStore(store_path), Path(out_dir)
     obs_space, action_space = store_spaces(store)
     parquet = store_to_rllib_parquet(store, out_dir / "rllib_data", action_space)
-    cfg = offline_config(algo, parquet, store.meta.env_id, obs_space, action_space, batch_size, seed, hidden, iters_per_train, lr)
+    cfg = offline_config(algo, parquet, store.meta.env_id, obs_space, action_space, batch_size, seed, hidden, iters_per_train, lr,
+                         gamma)
     algo_obj = cfg.build_algo()
     t0, losses = time.perf_counter(), []
     try:
@@ -135,7 +147,8 @@ def train_cql(store_path: str | Path, out_dir: str | Path, iterations: int, algo
 
 
 def rllib_policy(module, action_space):
-    """Wrap an RLlib RLModule as a rayexp policy: x (B, h, obs_dim) -> deterministic actions (B, 1, act_dim)."""
+    """Wrap an RLlib RLModule as a rayexp policy: x (B, h, obs_dim) -> deterministic actions (B, 1, act_dim);
+    discrete actions come back one-hot (as the store holds them; ``run_episode`` takes the argmax)."""
     import torch
 
     dist_cls = module.get_inference_action_dist_cls()
@@ -144,6 +157,8 @@ def rllib_policy(module, action_space):
         with torch.no_grad():
             out = module.forward_inference({"obs": x[:, -1]})
             a = dist_cls.from_logits(out["action_dist_inputs"]).to_deterministic().sample()
+        if hasattr(action_space, "n"):
+            return torch.nn.functional.one_hot(a.long() - int(action_space.start), int(action_space.n)).float()[:, None]
         low, high = torch.as_tensor(action_space.low), torch.as_tensor(action_space.high)
         return (low + (a.clamp(-1, 1) + 1.0) * 0.5 * (high - low))[:, None]
 

@@ -107,8 +107,11 @@ def student_sample(G: Callable, x: torch.Tensor, sigma_max: float, steps_schedul
 
 def cfg_denoiser(denoise: Callable, cond: torch.Tensor, w: float, null: torch.Tensor | None = None) -> Denoise:
     """Classifier-free guidance: D_u + w (D_c - D_u), with ``denoise(x, sigma, cond)`` and the null condition
-    ``null`` (zeros if None). w = 0 is unconditional, w = 1 conditional. Two network calls per evaluation."""
+    ``null`` (zeros if None). w = 0 is unconditional, w = 1 conditional (one network call: D_u cancels out);
+    otherwise two network calls per evaluation."""
     null_cond = torch.zeros_like(cond) if null is None else null.expand_as(cond)
+    if w == 1:
+        return lambda x, sigma: denoise(x, sigma, cond)
 
     def guided(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         d_u = denoise(x, sigma, null_cond)

@@ -1,0 +1,165 @@
+"""Roundabout OOC evaluation (thesis §2.6.2, Fig. 2.3, Tables A.5-A.6): every method on the test mixtures (OOC)
+and on the training compositions (ID); crashes per 100 episodes and mean reward, mean ± s.e. over seeds.
+
+Methods: the run's trained stages (BC, Large BC, planner, ...), its RLlib offline baselines (``offline_rl``, e.g.
+discrete CQL), its PPO expert(s) (``evaluate.experts``) and planners with a random type condition
+(``evaluate.random_condition``, Table A.6). Episode i of seed k runs on env seed ``evaluate.seed + 10000 k + i``,
+whichever Ray task gets it; each (method, traffic) is split into ``evaluate.num_actors`` Ray tasks.
+Rows go to RUN/roundabout_eval.parquet; ``rayexp.roundabout_report`` turns them into the tables and figure.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rayexp.config import ExperimentConfig
+from rayexp.errors import RayexpError
+from rayexp.runs import Run
+
+SEED_STRIDE = 10_000
+RANDOM_SUFFIX = "-random-cond"
+
+
+@dataclass(frozen=True)
+class Method:
+    """One evaluated row: a trained stage (``models/<stage>.pt``) or an RLlib RLModule folder."""
+
+    name: str
+    kind: str  # "stage" | "rllib"
+    path: str
+    random_condition: bool = False
+
+
+def traffic_envs(env_id: str) -> dict[str, str]:
+    """{"ooc": test-mixture env id, "id": training-composition env id} for a roundabout env id."""
+    base = env_id.removesuffix("-test")
+    return {"ooc": f"{base}-test", "id": base}
+
+
+def methods(cfg: ExperimentConfig, run: Run) -> list[Method]:
+    from rayexp.collect import expert_module_dir
+
+    names = cfg.evaluate.models or list(cfg.models) + list(cfg.offline_rl)
+    out = [Method(m, "stage", str(run.model_path(m))) if m in cfg.models else
+           Method(m, "rllib", str(run.path / "offline_rl" / m / "module")) for m in names]
+    out += [Method(m + RANDOM_SUFFIX, "stage", str(run.model_path(m)), True) for m in cfg.evaluate.random_condition]
+    if cfg.evaluate.experts:
+        out += [Method(f"ppo-{e}" if e else "ppo", "rllib", str(expert_module_dir(run.path / "expert" / e)))
+                for e in (cfg.collect.experts or {"": {}})]
+    missing = [m.name for m in out if not Path(m.path).exists()]
+    if missing:
+        raise RayexpError(f"no trained {', '.join(missing)} in {run.path}; run `rayexp collect` / `rayexp train` first")
+    return out
+
+
+def randomize_types(obs, vehicles_count: int = 5):
+    """B, V*F torch observations with each visible other vehicle's type replaced by a random car / bicycle code
+    (torch's generator, so the episode seed fixes the draw)."""
+    import torch
+
+    from envs.roundabout import FEATURES, TYPE_CODES
+
+    rows = obs.clone().view(len(obs), vehicles_count, len(FEATURES))
+    visible = rows[:, 1:, FEATURES.index("presence")] > 0
+    draw = torch.where(torch.rand(visible.shape) < 0.5, TYPE_CODES["car"], TYPE_CODES["bicycle"])
+    t = FEATURES.index("type")
+    rows[:, 1:, t] = torch.where(visible, draw, rows[:, 1:, t])
+    return rows.view(len(obs), -1)
+
+
+def random_condition_policy(planner_policy):
+    """The planner, inpainting the true observation but conditioned on random vehicle types."""
+    def policy(obs_hist):
+        import torch
+
+        obs = torch.as_tensor(obs_hist, dtype=torch.float32)[:, -1]
+        return planner_policy.sample(obs, condition_obs=randomize_types(obs))[1]
+
+    return policy
+
+
+def load_policy(m: Method, action_space):
+    """(policy, obs_history, parameter count) for one method."""
+    if m.kind == "rllib":
+        from ray.rllib.core.rl_module.rl_module import RLModule
+
+        from rayexp.rllib_offline import rllib_policy
+
+        module = RLModule.from_checkpoint(m.path)
+        return rllib_policy(module, action_space), 1, sum(p.numel() for p in module.parameters())
+    from rayexp.train import load_model
+
+    method, model, spec = load_model(m.path)
+    policy = method.make_policy(model, spec)
+    if m.random_condition:
+        policy = random_condition_policy(policy)
+    return policy, spec.obs_history, sum(p.numel() for p in model.parameters())
+
+
+def run_chunk(m: Method, traffic: str, env_cfg: dict, jobs: list[tuple[int, int, int]], execute: str,
+              chunk: int | None) -> list[dict]:
+    """Episodes (seed_index, episode, env_seed) of one method on one traffic; a crash is the ego's crashed flag."""
+    import torch
+
+    from envs.registry import make_env
+    from rayexp.evaluate import run_episode
+
+    torch.set_num_threads(1)
+    env = make_env(env_cfg["id"], split=env_cfg.get("split"), **env_cfg.get("kwargs", {}))
+    policy, h, params = load_policy(m, env.action_space)
+    rows = []
+    for k, i, seed in jobs:
+        out = run_episode(env, policy, seed, h, execute, chunk)
+        rows.append({"model": m.name, "traffic": traffic, "seed_index": k, "episode": i, "seed": seed,
+                     "crashed": bool(env.unwrapped.vehicle.crashed), "params": params, **out})
+    return rows
+
+
+def evaluate_roundabout(cfg: ExperimentConfig, run: Run) -> pd.DataFrame:
+    """Every method x traffic x seed x episode over Ray tasks; writes RUN/roundabout_eval.parquet."""
+    import ray
+
+    e = cfg.evaluate
+    jobs = [(k, i, e.seed + SEED_STRIDE * k + i) for k in range(e.seeds) for i in range(e.episodes)]
+    task = ray.remote(num_cpus=1)(run_chunk)
+    refs = []
+    for m in methods(cfg, run):
+        for traffic, env_id in traffic_envs(cfg.env.id).items():
+            env_cfg = {"id": env_id, "split": cfg.env.split, "kwargs": cfg.env.kwargs}
+            refs += [task.remote(m, traffic, env_cfg, jobs[a::e.num_actors], e.execute, e.chunk)
+                     for a in range(min(e.num_actors, len(jobs)))]
+    df = pd.DataFrame([r for rows in ray.get(refs) for r in rows])
+    df = df.sort_values(["model", "traffic", "seed_index", "episode"]).reset_index(drop=True)
+    tmp = run.path / ".roundabout_eval.parquet.tmp"
+    df.to_parquet(tmp, index=False)
+    tmp.replace(run.path / "roundabout_eval.parquet")
+    return df
+
+
+def per_seed(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (model, traffic, seed): crashes per 100 episodes and mean reward."""
+    g = df.groupby(["model", "traffic", "seed_index"], sort=False)
+    return g.agg(crashes=("crashed", lambda c: 100.0 * np.mean(c)), reward=("return", "mean"),
+                 episodes=("episode", "size"), params=("params", "first"),
+                 ms_per_action=("ms_per_action", "median")).reset_index()
+
+
+def summarize_roundabout(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard error over seeds per (model, traffic) of crashes per 100 episodes and reward."""
+    s = per_seed(df)
+    out = s.groupby(["model", "traffic"], sort=False).agg(
+        crashes_mean=("crashes", "mean"), crashes_sem=("crashes", "sem"), reward_mean=("reward", "mean"),
+        reward_sem=("reward", "sem"), seeds=("seed_index", "size"), episodes_per_seed=("episodes", "first"),
+        params=("params", "first"), ms_per_action=("ms_per_action", "median"))
+    return out.reset_index()
+
+
+def run_roundabout_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) -> pd.DataFrame:
+    if models:
+        cfg = cfg.model_copy(update={"evaluate": cfg.evaluate.model_copy(update={"models": list(models)})})
+    summary = summarize_roundabout(evaluate_roundabout(cfg, run))
+    summary.to_csv(run.path / "roundabout_summary.csv", index=False)
+    return summary
