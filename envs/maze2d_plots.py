@@ -32,16 +32,27 @@ def passes_waypoints(traj_xy: np.ndarray, waypoints_xy: np.ndarray, radius: floa
     return bool((d.min(axis=0) <= radius).all())
 
 
-def waypoint_success_rate(maze: str, trajs: np.ndarray, waypoints: np.ndarray, radius: float = 0.5) -> float:
+def jumps(traj_xy: np.ndarray, max_step: float) -> bool:
+    """H, 2 -> True if two consecutive states lie more than ``max_step`` apart (a teleport, not a path)."""
+    return bool((np.linalg.norm(np.diff(np.asarray(traj_xy)[:, :2], axis=0), axis=1) > max_step).any())
+
+
+# The controller data moves at most ~0.06 per step (measured on U-Maze); 4x that is no longer a path.
+MAX_STEP = 0.25
+
+
+def waypoint_success_rate(maze: str, trajs: np.ndarray, waypoints: np.ndarray, radius: float = 0.5,
+                          max_step: float = MAX_STEP) -> float:
     """Share of trajectories (B, H, >=2) that pass within ``radius`` of every requested waypoint (K, 2 or
-    B, K, 2) without crossing a wall."""
+    B, K, 2) without crossing a wall or jumping more than ``max_step`` between consecutive states."""
     check_maze(maze)
     trajs = np.asarray(trajs)
     if trajs.ndim != 3 or trajs.shape[-1] < 2:
         raise ValueError(f"trajs must be B, H, >=2 (x, y first); got shape {trajs.shape}")
     wps = np.asarray(waypoints, dtype=float)[..., :2]
     wps = np.broadcast_to(wps, (len(trajs),) + wps.shape) if wps.ndim == 2 else wps
-    ok = [passes_waypoints(t, w, radius) and not crosses_wall(maze, t) for t, w in zip(trajs, wps)]
+    ok = [passes_waypoints(t, w, radius) and not crosses_wall(maze, t) and not jumps(t, max_step)
+          for t, w in zip(trajs, wps)]
     return float(np.mean(ok)) if ok else 0.0
 
 

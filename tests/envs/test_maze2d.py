@@ -185,6 +185,9 @@ def test_waypoint_metric_on_hand_made_trajectories():
     assert passes_waypoints(straight, path[[0, -1]], 0.1) and not passes_waypoints(straight, wps, 0.3)
     assert waypoint_success_rate("umaze", np.stack([along, straight]), wps, radius=0.3) == 0.5
     assert waypoint_success_rate("umaze", along[None], wps + np.array([0.0, 0.6]), radius=0.3) == 0.0
+    teleport = np.concatenate([along[:1]] * 15 + [along[15:]])  # waits, then jumps 1.5 cells along the free corridor
+    assert not crosses_wall("umaze", teleport) and passes_waypoints(teleport, path[[0, -1]], 0.1)
+    assert waypoint_success_rate("umaze", np.stack([along, teleport]), path[[0, -1]], radius=0.3) == 0.5
 
 
 def test_maze_panels_png(tmp_path):
