@@ -111,12 +111,13 @@ def mappo_config(s: MAPPOSettings, env_name: str, env_config: dict, seed: int = 
             module_class=MAPPOTorchRLModule,
             model_config={"hidden": s.hidden, "critic_hidden": s.critic_hidden,
                           "critic_input": "state" if s.critic == "central" else "obs"}))
-        .training(learner_class=MAPPOTorchLearner, num_epochs=s.num_epochs, train_batch_size_per_learner=s.train_batch_size,
-                  minibatch_size=s.minibatch_size, gamma=s.gamma, lambda_=s.lambda_, clip_param=s.clip_param,
-                  entropy_coeff=s.entropy_coeff, grad_clip=s.grad_clip, vf_loss_coeff=1.0, vf_clip_param=10.0,
-                  use_kl_loss=False, lr=None,
+        .learners(learner_class=MAPPOTorchLearner,
                   learner_config_dict={"actor_lr": linear_decay(s.actor_lr, s.total_env_steps, s.lr_decay),
                                        "critic_lr": linear_decay(s.critic_lr, s.total_env_steps, s.lr_decay)})
+        .training(num_epochs=s.num_epochs, train_batch_size_per_learner=s.train_batch_size,
+                  minibatch_size=s.minibatch_size, gamma=s.gamma, lambda_=s.lambda_, clip_param=s.clip_param,
+                  entropy_coeff=s.entropy_coeff, grad_clip=s.grad_clip, vf_loss_coeff=1.0, vf_clip_param=10.0,
+                  use_kl_loss=False, lr=None)
         .debugging(seed=seed, log_level="ERROR")
         .reporting(metrics_num_episodes_for_smoothing=50)
     )

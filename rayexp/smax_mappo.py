@@ -53,6 +53,13 @@ def export_actor(algo, path: Path, hidden: list[int]) -> Path:
     return path
 
 
+def sampled_env_steps(result: dict, requested: int) -> int:
+    """Env steps this iteration sampled; RLlib reports NaN when an env runner's metrics did not arrive in time
+    (seen on a loaded machine), then PPO still sampled at least the requested batch."""
+    n = result.get("env_runners", {}).get("num_env_steps_sampled", float("nan"))
+    return int(n) if n == n else requested
+
+
 def iteration_row(result: dict, it: int, env_steps: int, wall: float) -> dict:
     runners = result.get("env_runners", {})
     learner = result.get("learners", {}).get("shared_policy", {})
@@ -82,7 +89,7 @@ def train_mappo(settings, env_name: str, out: str | Path, seed: int = 0,
         while progress["env_steps"] < settings.total_env_steps:
             result = algo.train()
             progress["iterations"] += 1
-            progress["env_steps"] += int(result["env_runners"]["num_env_steps_sampled"])
+            progress["env_steps"] += sampled_env_steps(result, settings.train_batch_size)
             progress["wall_s"] = start_wall + time.perf_counter() - t0
             rows.append(iteration_row(result, progress["iterations"], progress["env_steps"], progress["wall_s"]))
             r = rows[-1]

@@ -16,7 +16,8 @@ ENV = "smax-2v2-simple"
 def env():
     from envs.smax import make_smax_env
 
-    e = make_smax_env(ENV, seed=0)
+    torch.set_num_threads(1)  # two intra-op threads on a busy 2-core machine stall each small forward
+    e = make_smax_env(ENV, seed=0, max_steps=20)  # short rounds: a CPU planner step costs tens of ms
     yield e
     e.close()
 
@@ -130,7 +131,7 @@ def test_ippo_switch_gives_a_local_critic(env):
 def test_parallel_evaluation_same_with_1_and_2_actors(ray_session, tmp_path, env):
     from rayexp.smax_eval import evaluate_teams, success_summary
 
-    obs_dim, n_act = env.observation_space("ally_0").shape[0], env.action_space("ally_0").n
+    obs_dim, n_act = int(env.observation_space("ally_0").shape[0]), int(env.action_space("ally_0").n)
     torch.manual_seed(0)
     actor = SharedActor(obs_dim, n_act, [16])
     torch.save({"obs_dim": obs_dim, "n_actions": n_act, "hidden": [16], "state_dict": actor.state_dict()},
