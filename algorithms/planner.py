@@ -238,6 +238,7 @@ class PlannerPolicy:
         acp = m.alphas_cumprod
 
         def eps(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            x = apply_inpainting(x, known, mask)  # the net was trained seeing the known entries clean (Diffuser)
             a = acp[t].view(-1, 1, 1)
             return (x - a.sqrt() * denoise(x, t)) / (1 - a).sqrt()
 
