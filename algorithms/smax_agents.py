@@ -51,15 +51,21 @@ class MAPPOAgent:
 
 
 class ScoreAgent:
-    """A chunk policy (``obs_hist B, 1, obs_dim -> action scores B, c, A``: BC, the planner): the first step's
-    best-scoring available action, replanning every step (closed loop)."""
+    """A chunk policy (``obs_hist B, 1, obs_dim -> action scores B, c, A``: BC, the planner): the best-scoring
+    available action of the plan's current step. ``replan_every`` 1 plans every step (closed loop, the thesis);
+    k > 1 follows one plan's next k score vectors (k times fewer plans on a CPU). One agent plays one round."""
 
-    def __init__(self, policy: Callable[[torch.Tensor], torch.Tensor]):
-        self.policy = policy
+    def __init__(self, policy: Callable[[torch.Tensor], torch.Tensor], replan_every: int = 1):
+        self.policy, self.replan_every = policy, replan_every
+        self.plan: np.ndarray | None = None
+        self.k = 0
 
     def act(self, obs: np.ndarray, mask: np.ndarray) -> int:
-        scores = self.policy(torch.tensor(np.asarray(obs), dtype=torch.float32)[None, None])[0, 0]
-        return masked_argmax(np.asarray(scores, dtype=np.float64), mask)
+        if self.plan is None or self.k >= min(self.replan_every, len(self.plan)):
+            self.plan = np.asarray(self.policy(torch.tensor(np.asarray(obs), dtype=torch.float32)[None, None])[0], np.float64)
+            self.k = 0
+        self.k += 1
+        return masked_argmax(self.plan[self.k - 1], mask)
 
 
 def load_actor(path: str) -> SharedActor:

@@ -41,6 +41,8 @@ class SMAXEvalConfig(Section):
     """Planner CFG weight for every planner stage (None: each stage's own)."""
     sample_steps: int | None = None
     """Planner DDIM steps at evaluation (None: each stage's own)."""
+    replan_every: int = Field(1, gt=0)
+    """BC / planner egos plan every k steps and follow the plan's scores in between (1: every step, closed loop)."""
 
 
 class SMAXConfig(BaseModel):

@@ -30,13 +30,14 @@ class SMAXEvalWorker:
     """``run(env_name, team, seed_index, round, round_seed) -> row``; ego stages are model files (rayexp.train)."""
 
     def __init__(self, actor_path: str, ego_paths: dict[str, str], greedy: bool = True,
-                 guidance: float | None = None, sample_steps: int | None = None, threads: int = 1):
+                 guidance: float | None = None, sample_steps: int | None = None, replan_every: int = 1,
+                 threads: int = 1):
         import torch
 
         from algorithms.smax_agents import load_actor
 
         torch.set_num_threads(threads)
-        self.actor, self.greedy, self.envs = load_actor(actor_path), greedy, {}
+        self.actor, self.greedy, self.replan_every, self.envs = load_actor(actor_path), greedy, replan_every, {}
         self.egos = {name: self._load_ego(path, guidance, sample_steps) for name, path in ego_paths.items()}
 
     @staticmethod
@@ -67,7 +68,7 @@ class SMAXEvalWorker:
         if ego == "random":
             agents[slot] = RandomAgent(rngs[slot])
         elif ego is not None:
-            agents[slot] = ScoreAgent(self.egos[ego])
+            agents[slot] = ScoreAgent(self.egos[ego], self.replan_every)
         return agents
 
     def run(self, env_name: str, team: str, seed_index: int, rnd: int, round_seed: int) -> dict:

@@ -45,7 +45,8 @@ def export_actor(algo, path: Path, hidden: list[int]) -> Path:
 
     actor = algo.get_module(SHARED_POLICY).actor
     first = actor.net[0]
-    blob = {"obs_dim": first.in_features, "n_actions": actor.net[-1].out_features, "hidden": list(hidden),
+    blob = {"obs_dim": int(first.in_features), "n_actions": int(actor.net[-1].out_features),
+            "hidden": [int(h) for h in hidden],
             "state_dict": {k: v.detach().cpu() for k, v in actor.state_dict().items()}}
     tmp = path.with_suffix(".tmp")
     torch.save(blob, tmp)

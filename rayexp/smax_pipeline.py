@@ -78,7 +78,8 @@ def run_evaluate(cfg: SMAXConfig, path: Path) -> pd.DataFrame:
     t0 = time.perf_counter()
     df = evaluate_teams(str(actor_path(path)), {m: str(path / "models" / f"{m}.pt") for m in egos},
                         list(cfg.eval_envs.values()), e.teams, e.rounds, e.seeds, e.seed, e.num_actors,
-                        greedy=e.greedy, guidance=e.guidance, sample_steps=e.sample_steps)
+                        greedy=e.greedy, guidance=e.guidance, sample_steps=e.sample_steps,
+                        replan_every=e.replan_every)
     df["row"] = df["env"].map({v: k for k, v in cfg.eval_envs.items()})
     df.attrs["wall_s"] = time.perf_counter() - t0
     df.to_parquet(path / "eval_rounds.parquet", index=False)

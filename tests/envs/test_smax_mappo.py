@@ -145,3 +145,35 @@ def test_parallel_evaluation_same_with_1_and_2_actors(ray_session, tmp_path, env
     pd_testing.assert_frame_equal(one[cols], two[cols])
     summary = success_summary(one)
     assert set(summary["seeds"]) == {2} and set(summary["rounds"]) == {6}
+
+
+def test_success_table_mean_and_se_over_seeds(tmp_path):
+    import pandas as pd
+
+    from rayexp.smax_report import plot_improvement, success_table
+
+    rows = []
+    for env, row, wins in (("smax-2v2-hard-id-test", "ID (AAA)", [[1, 1], [1, 0]]), ("smax-2v2-hard-test", "hard", [[0, 0], [1, 0]])):
+        for team, flip in (("mappo", False), ("mappo+random", True)):
+            for seed, ws in enumerate(wins):
+                rows += [{"env": env, "row": row, "team_name": team, "seed": seed, "round": r,
+                          "won": bool(w) != flip, "team": "stalker-zealot"} for r, w in enumerate(ws)]
+    table, long = success_table(pd.DataFrame(rows))
+    assert list(table["row"]) == ["ID (AAA)", "hard"] and list(table.columns[1:]) == ["2 MAPPO", "1 MAPPO + 1 random"]
+    cell = long[(long["row"] == "ID (AAA)") & (long["team_name"] == "mappo")].iloc[0]
+    assert cell["success_mean"] == 0.75 and abs(cell["success_sem"] - 0.25) < 1e-12  # seeds: 1.0 and 0.5
+    assert table.iloc[1, 1] == "0.25 (0.25)"
+    assert plot_improvement(long, tmp_path / "fig.png").stat().st_size > 0
+
+
+def test_score_agent_follows_plan_rows_between_replans():
+    calls = []
+
+    def policy(obs_hist):  # plan row t prefers action t % 5
+        calls.append(1)
+        return torch.eye(5)[torch.arange(8) % 5][None]
+
+    agent, mask = ScoreAgent(policy, replan_every=4), np.ones(5)
+    picked = [agent.act(np.zeros(3), mask) for _ in range(10)]
+    assert len(calls) == 3 and picked == [0, 1, 2, 3, 0, 1, 2, 3, 0, 1]
+    assert ScoreAgent(policy).act(np.zeros(3), np.array([0, 1, 1, 1, 1])) == 1  # row 0 prefers 0: unavailable
