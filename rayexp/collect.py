@@ -207,7 +207,7 @@ def _save_expert(algo, expert_dir: Path, iteration: int, result: dict | None = N
         row = {"iteration": iteration, "return_mean": _mean_return(result),
                "episodes": runners.get("num_episodes", np.nan), "env_steps": runners.get("num_env_steps_sampled_lifetime", np.nan)}
         with open(expert_dir / "progress.jsonl", "a") as f:
-            f.write(json.dumps({k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}) + "\n")
+            f.write(json.dumps({k: (None if np.isnan(float(v)) else float(v)) for k, v in row.items()}) + "\n")
 
 
 def expert_module_dir(expert_dir: Path) -> Path:

@@ -14,6 +14,7 @@ import torch
 from ray.rllib.algorithms.cql.torch.cql_torch_learner import CQLTorchLearner
 from ray.rllib.algorithms.sac.sac_learner import QF_LOSS_KEY, QF_PREDS, QF_TWIN_LOSS_KEY, QF_TWIN_PREDS
 from ray.rllib.core.columns import Columns
+from ray.rllib.utils.metrics import TD_ERROR_KEY
 
 
 def cql_regularizer(q_all: torch.Tensor, actions: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -28,7 +29,14 @@ class DiscreteCQLTorchLearner(CQLTorchLearner):
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
         if not isinstance(self.module[module_id].action_space, gym.spaces.Discrete):
             return super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
+        # Offline batches come from Parquet, not SAC's replay buffer: one-step targets, no priority weights.
+        ones = torch.ones_like(batch[Columns.REWARDS], dtype=torch.float32)
+        batch.setdefault("n_step", ones)
+        batch.setdefault("weights", ones)
         total = self._compute_loss_for_module_discrete(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
+        # The per-row TD errors it logs are for prioritised replay (none offline); their "item_series" reduce fails
+        # when the offline batches differ in size, and td_error_mean is logged anyway.
+        self.metrics.delete(module_id, TD_ERROR_KEY, key_error=False)
         actions = batch[Columns.ACTIONS]
         reg = cql_regularizer(fwd_out[QF_PREDS], actions, config.temperature)
         self._temp_losses[(module_id, QF_LOSS_KEY)] = self._temp_losses[(module_id, QF_LOSS_KEY)] + config.min_q_weight * reg

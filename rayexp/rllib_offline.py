@@ -110,7 +110,7 @@ def offline_config(algo: str, parquet: Path, env_id: str, obs_space, action_spac
         if hasattr(action_space, "n"):  # RLlib's CQL is Box-only: discrete CQL(H) via its extension points
             from rayexp.rllib_cql_discrete import DiscreteCQLTorchLearner, discrete_cql_module_spec
 
-            cfg.training(learner_class=DiscreteCQLTorchLearner).rl_module(rl_module_spec=discrete_cql_module_spec())
+            cfg.learners(learner_class=DiscreteCQLTorchLearner).rl_module(rl_module_spec=discrete_cql_module_spec())
     return cfg
 
 
@@ -126,6 +126,8 @@ def train_cql(store_path: str | Path, out_dir: str | Path, iterations: int, algo
     torch.set_num_threads(1)
     store, out_dir = EpisodeStore(store_path), Path(out_dir)
     obs_space, action_space = store_spaces(store)
+    if store.summary()["steps"] < batch_size:
+        raise RayexpError(f"batch_size {batch_size} is larger than the dataset ({store.summary()['steps']} steps); lower it")
     parquet = store_to_rllib_parquet(store, out_dir / "rllib_data", action_space)
     cfg = offline_config(algo, parquet, store.meta.env_id, obs_space, action_space, batch_size, seed, hidden, iters_per_train, lr,
                          gamma)

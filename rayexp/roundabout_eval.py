@@ -4,11 +4,14 @@ and on the training compositions (ID); crashes per 100 episodes and mean reward,
 Methods: the run's trained stages (BC, Large BC, planner, ...), its RLlib offline baselines (``offline_rl``, e.g.
 discrete CQL), its PPO expert(s) (``evaluate.experts``) and planners with a random type condition
 (``evaluate.random_condition``, Table A.6). Episode i of seed k runs on env seed ``evaluate.seed + 10000 k + i``,
-whichever Ray task gets it; each (method, traffic) is split into ``evaluate.num_actors`` Ray tasks.
+whichever Ray task gets it; each (method, traffic) is split into ``evaluate.num_actors`` Ray tasks, each running its
+episodes in lockstep with one batched policy call per step (``run_lockstep``); replanning every step (Algorithm 1).
 Rows go to RUN/roundabout_eval.parquet; ``rayexp.roundabout_report`` turns them into the tables and figure.
 """
 from __future__ import annotations
 
+import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,23 +102,52 @@ def load_policy(m: Method, action_space):
     return policy, spec.obs_history, sum(p.numel() for p in model.parameters())
 
 
-def run_chunk(m: Method, traffic: str, env_cfg: dict, jobs: list[tuple[int, int, int]], execute: str,
-              chunk: int | None) -> list[dict]:
-    """Episodes (seed_index, episode, env_seed) of one method on one traffic; a crash is the ego's crashed flag."""
+def act(action_scores: np.ndarray, space):
+    """One policy output row -> the env action (argmax of one-hot scores for Discrete, clipped for Box)."""
+    if hasattr(space, "n"):
+        return int(np.argmax(action_scores)) + int(space.start)
+    return np.clip(action_scores, space.low, space.high)
+
+
+def run_lockstep(envs: list, policy, seeds: list[int], obs_history: int) -> list[dict]:
+    """Roll out one episode per env in lockstep, replanning every step with ONE batched policy call for all
+    running episodes (Algorithm 1, first action executed). Batching amortises the per-call cost of a diffusion
+    planner (80 network evaluations per action) over the episodes; torch is seeded with ``seeds[0]``, so sampler
+    noise depends on the chunk, the env seeds do not. ms_per_action: batched planning time / actions taken."""
+    import torch
+
+    torch.manual_seed(seeds[0])
+    hist = [deque([env.reset(seed=s)[0]] * obs_history, maxlen=obs_history) for env, s in zip(envs, seeds)]
+    ret, length, done = np.zeros(len(envs)), np.zeros(len(envs), int), np.zeros(len(envs), bool)
+    success, plan_time = [None] * len(envs), 0.0
+    while not done.all():
+        live = np.flatnonzero(~done)
+        t0 = time.perf_counter()
+        scores = policy(torch.as_tensor(np.stack([np.stack(hist[i]) for i in live]), dtype=torch.float32))
+        plan_time += time.perf_counter() - t0
+        for row, i in zip(scores[:, 0].cpu().numpy(), live):
+            obs, r, term, trunc, info = envs[i].step(act(row, envs[i].action_space))
+            hist[i].append(obs)
+            ret[i], length[i], done[i] = ret[i] + r, length[i] + 1, term or trunc
+            success[i] = bool(info.get("is_success")) if done[i] else None
+    ms = 1000 * plan_time / length.sum()
+    return [{"return": float(ret[i]), "length": int(length[i]), "success": success[i],
+             "crashed": bool(env.unwrapped.vehicle.crashed), "ms_per_action": ms} for i, env in enumerate(envs)]
+
+
+def run_chunk(m: Method, traffic: str, env_cfg: dict, jobs: list[tuple[int, int, int]]) -> list[dict]:
+    """Episodes (seed_index, episode, env_seed) of one method on one traffic, all in lockstep (one env each);
+    a crash is the ego's crashed flag at the end of the episode."""
     import torch
 
     from envs.registry import make_env
-    from rayexp.evaluate import run_episode
 
     torch.set_num_threads(1)
-    env = make_env(env_cfg["id"], split=env_cfg.get("split"), **env_cfg.get("kwargs", {}))
-    policy, h, params = load_policy(m, env.action_space)
-    rows = []
-    for k, i, seed in jobs:
-        out = run_episode(env, policy, seed, h, execute, chunk)
-        rows.append({"model": m.name, "traffic": traffic, "seed_index": k, "episode": i, "seed": seed,
-                     "crashed": bool(env.unwrapped.vehicle.crashed), "params": params, **out})
-    return rows
+    envs = [make_env(env_cfg["id"], split=env_cfg.get("split"), **env_cfg.get("kwargs", {})) for _ in jobs]
+    policy, h, params = load_policy(m, envs[0].action_space)
+    outs = run_lockstep(envs, policy, [seed for *_, seed in jobs], h)
+    return [{"model": m.name, "traffic": traffic, "seed_index": k, "episode": i, "seed": seed, "params": params, **out}
+            for (k, i, seed), out in zip(jobs, outs)]
 
 
 def evaluate_roundabout(cfg: ExperimentConfig, run: Run) -> pd.DataFrame:
@@ -123,13 +155,15 @@ def evaluate_roundabout(cfg: ExperimentConfig, run: Run) -> pd.DataFrame:
     import ray
 
     e = cfg.evaluate
+    if e.execute != "first":
+        raise RayexpError("evaluate.execute: the roundabout evaluation replans every step (Algorithm 1); set evaluate.execute=first")
     jobs = [(k, i, e.seed + SEED_STRIDE * k + i) for k in range(e.seeds) for i in range(e.episodes)]
     task = ray.remote(num_cpus=1)(run_chunk)
     refs = []
     for m in methods(cfg, run):
         for traffic, env_id in traffic_envs(cfg.env.id).items():
             env_cfg = {"id": env_id, "split": cfg.env.split, "kwargs": cfg.env.kwargs}
-            refs += [task.remote(m, traffic, env_cfg, jobs[a::e.num_actors], e.execute, e.chunk)
+            refs += [task.remote(m, traffic, env_cfg, jobs[a::e.num_actors])
                      for a in range(min(e.num_actors, len(jobs)))]
     df = pd.DataFrame([r for rows in ray.get(refs) for r in rows])
     df = df.sort_values(["model", "traffic", "seed_index", "episode"]).reset_index(drop=True)
@@ -160,6 +194,11 @@ def summarize_roundabout(df: pd.DataFrame) -> pd.DataFrame:
 def run_roundabout_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) -> pd.DataFrame:
     if models:
         cfg = cfg.model_copy(update={"evaluate": cfg.evaluate.model_copy(update={"models": list(models)})})
-    summary = summarize_roundabout(evaluate_roundabout(cfg, run))
+    df = evaluate_roundabout(cfg, run)
+    summary = summarize_roundabout(df)
     summary.to_csv(run.path / "roundabout_summary.csv", index=False)
+    if any(m.startswith("ppo") or m in cfg.offline_rl for m in df["model"].unique()):  # Fig. 2.2 data
+        from rayexp.roundabout_values import values_vs_rtg
+
+        values_vs_rtg(cfg, run, episodes=min(cfg.evaluate.episodes, 10))
     return summary

@@ -116,4 +116,8 @@ def roundabout_report(run_path: str | Path) -> str:
         (run_path / f"{name}.md").write_text(md + "\n")
         text += ["", f"### {'Table A.5' if name == 'table_a5' else 'Table A.6'} (ours beside the thesis)", "", md]
     text += ["", f"figure: {plot_fig_2_3(summary, run_path / 'fig_2_3.png')}"]
+    if (run_path / "roundabout_values.parquet").exists():
+        from rayexp.roundabout_values import plot_fig_2_2
+
+        text.append(f"values vs return-to-go: {plot_fig_2_2(pd.read_parquet(run_path / 'roundabout_values.parquet'), run_path / 'fig_2_2.png')}")
     return "\n".join(text)

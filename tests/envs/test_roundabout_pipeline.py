@@ -60,6 +60,32 @@ def test_random_condition_changes_only_visible_types():
     assert set(seen.unique().tolist()) == {TYPE_CODES["car"], TYPE_CODES["bicycle"]}
 
 
+def test_lockstep_rollouts_equal_one_episode_at_a_time():
+    """Batched evaluation gives each episode exactly what the plain closed loop gives it (deterministic policy)."""
+    from envs.registry import make_env
+    from rayexp.evaluate import run_episode
+    from rayexp.roundabout_eval import run_lockstep
+
+    def policy(x):  # IDLE when the first other vehicle is far, else SLOWER: depends on each row's own observation
+        far = (x[:, -1, 7:9] - x[:, -1, 1:3]).norm(dim=-1) > 0.2
+        return torch.nn.functional.one_hot(torch.where(far, 1, 4), 5).float()[:, None]
+
+    seeds = [3, 4, 5]
+    envs = [make_env("roundabout-ooc-test") for _ in seeds]
+    batched = run_lockstep(envs, policy, seeds, 1)
+    env = make_env("roundabout-ooc-test")
+    for s, b in zip(seeds, batched):
+        one = run_episode(env, policy, s, 1, "first", None)
+        assert (one["return"], one["length"], one["success"]) == (b["return"], b["length"], b["success"])
+        assert b["crashed"] == (not b["success"])
+
+
+def test_discounted_return_to_go():
+    from rayexp.roundabout_values import discounted_rtg
+
+    assert np.allclose(discounted_rtg(np.array([1.0, 2.0, 4.0]), 0.5), [1 + 0.5 * 2 + 0.25 * 4, 2 + 0.5 * 4, 4])
+
+
 def test_crashes_and_reward_are_averaged_per_seed_then_over_seeds():
     from rayexp.roundabout_eval import summarize_roundabout
 
@@ -128,3 +154,6 @@ def test_tiny_roundabout_run_through_the_cli(tmp_path):
     assert df.groupby(["model", "traffic"]).size().eq(4).all() and "crashes_mean" in out
     rep = rayexp_cli("report", str(run)).stdout
     assert "Table A.5" in rep and (run / "fig_2_3.png").stat().st_size > 0 and (run / "table_a6.csv").exists()
+    values = pd.read_parquet(run / "roundabout_values.parquet")
+    assert set(values["model"]) == {"cql", "ppo-cars", "ppo-bicycles"} and (run / "fig_2_2.png").exists()
+    assert np.isfinite(values[["predicted", "rtg"]].to_numpy()).all()
