@@ -64,9 +64,9 @@ def collect_chunk(env_name: str, actor_path: str, seeds: list[int], only_success
     for seed in seeds:
         rng = np.random.default_rng(seed)
         rec = play_round(env, [MAPPOAgent(actor, rng) for _ in env.possible_agents], seed, record=True)
-        wins += rec["won"]
+        wins += int(rec["won"])
         if rec["won"] or not only_success:
-            episodes += round_episodes(rec, env.action_space(env.possible_agents[0]).n, seed)
+            episodes += round_episodes(rec, int(env.action_space(env.possible_agents[0]).n), seed)
     return {"episodes": episodes, "rounds": len(seeds), "wins": wins}
 
 
@@ -82,12 +82,13 @@ def collect_mappo_data(env_name: str, actor_path: str, out, rounds: int, seed: i
     parts = ray_map(collect_chunk, [dict(env_name=env_name, actor_path=str(actor_path), seeds=c, only_success=only_success)
                                     for c in chunks], desc="smax collect")
     episodes = [ep for p in parts for ep in p["episodes"]]
-    wins = sum(p["wins"] for p in parts)
+    wins = int(sum(p["wins"] for p in parts))
     if not episodes:
         raise DataError(f"smax collect: MAPPO won none of {rounds} rounds on {env_name}; train it longer (mappo.total_env_steps)")
     env = make_smax_env(env_name)
-    meta = DatasetMeta(env_id=env_name, obs_dim=env.observation_space("ally_0").shape[0],
-                       act_dim=env.action_space("ally_0").n, discrete_actions=True, source="rllib-mappo",
+    meta = DatasetMeta(env_id=env_name, obs_dim=int(env.observation_space("ally_0").shape[0]),
+                       act_dim=int(env.action_space("ally_0").n), discrete_actions=True, source="rllib-mappo",
                        description="successful MAPPO rounds; one episode per agent (local obs, one-hot actions)",
-                       extra={"rounds": rounds, "wins": wins, "win_rate": wins / rounds, "n_units": env.n_units})
+                       extra={"rounds": rounds, "wins": wins, "win_rate": wins / rounds, "n_units": int(env.n_units),
+                             "actor": str(actor_path), "seed": seed})
     return write_dataset(out, episodes, meta, overwrite=overwrite)

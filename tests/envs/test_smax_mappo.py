@@ -177,3 +177,22 @@ def test_score_agent_follows_plan_rows_between_replans():
     picked = [agent.act(np.zeros(3), mask) for _ in range(10)]
     assert len(calls) == 3 and picked == [0, 1, 2, 3, 0, 1, 2, 3, 0, 1]
     assert ScoreAgent(policy).act(np.zeros(3), np.array([0, 1, 1, 1, 1])) == 1  # row 0 prefers 0: unavailable
+
+
+@pytest.mark.slow  # a fresh Ray task compiles the env (~15-30 s); the real run covers this path too
+def test_collect_writes_per_agent_episodes_with_unit_types(ray_session, tmp_path):
+    from rayexp.smax_rounds import collect_mappo_data
+    from rayexp.store import EpisodeStore
+
+    torch.manual_seed(0)
+    actor = SharedActor(53, 7, [16])
+    torch.save({"obs_dim": 53, "n_actions": 7, "hidden": [16], "state_dict": actor.state_dict()}, tmp_path / "actor.pt")
+    store = collect_mappo_data(ENV, tmp_path / "actor.pt", tmp_path / "data", rounds=2, seed=0, num_tasks=1,
+                               only_success=False)
+    again = EpisodeStore(tmp_path / "data")
+    assert len(again) == 4 and again.meta.discrete_actions and again.meta.extra["rounds"] == 2
+    eps = list(again.iter_episodes())
+    assert all(np.all(ep.actions.sum(1) == 1) for ep in eps)
+    assert [ep.condition["agent"] for ep in eps] == [0, 1, 0, 1]
+    assert all(ep.condition["unit_type"] == ep.condition["team"][ep.condition["agent"]] for ep in eps)
+    assert store.meta.obs_dim == 53
