@@ -43,7 +43,7 @@ class MAPPOAgent:
     @torch.no_grad()
     def act(self, obs: np.ndarray, mask: np.ndarray) -> int:
         logits = self.actor(torch.tensor(np.asarray(obs), dtype=torch.float32)[None],
-                            torch.as_tensor(mask, dtype=torch.float32)[None])[0].double()
+                            torch.tensor(np.asarray(mask), dtype=torch.float32)[None])[0].double()
         if self.greedy:
             return masked_argmax(logits.numpy(), mask)
         p = torch.softmax(logits, -1).numpy()

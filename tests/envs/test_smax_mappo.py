@@ -136,15 +136,16 @@ def test_parallel_evaluation_same_with_1_and_2_actors(ray_session, tmp_path, env
     actor = SharedActor(obs_dim, n_act, [16])
     torch.save({"obs_dim": obs_dim, "n_actions": n_act, "hidden": [16], "state_dict": actor.state_dict()},
                tmp_path / "actor.pt")
-    kw = dict(actor_path=str(tmp_path / "actor.pt"), ego_paths={}, env_names=[ENV], teams=["mappo", "mappo+random"],
-              rounds=3, seeds=2, base_seed=7, greedy=False)
+    kw = dict(actor_path=str(tmp_path / "actor.pt"), ego_paths={}, env_names=[ENV], teams=["mappo+random"],
+              rounds=3, seeds=2, base_seed=7, greedy=False)  # sampled MAPPO + random: every agent draws noise
     one, two = evaluate_teams(num_actors=1, **kw), evaluate_teams(num_actors=2, **kw)
     cols = ["env", "team_name", "seed", "round", "round_seed", "won", "result", "return", "length", "team"]
-    assert len(one) == 12
+    assert len(one) == 6
     pd_testing = pytest.importorskip("pandas.testing")
     pd_testing.assert_frame_equal(one[cols], two[cols])
     summary = success_summary(one)
     assert set(summary["seeds"]) == {2} and set(summary["rounds"]) == {6}
+    assert one["round_seed"].nunique() == 6 and one["masks_respected"].all()
 
 
 def test_success_table_mean_and_se_over_seeds(tmp_path):
