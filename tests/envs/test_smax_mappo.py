@@ -197,3 +197,23 @@ def test_collect_writes_per_agent_episodes_with_unit_types(ray_session, tmp_path
     assert [ep.condition["agent"] for ep in eps] == [0, 1, 0, 1]
     assert all(ep.condition["unit_type"] == ep.condition["team"][ep.condition["agent"]] for ep in eps)
     assert store.meta.obs_dim == 53
+
+
+@pytest.mark.slow  # two RLlib algorithm builds
+def test_mappo_checkpoints_and_resumes(ray_session, tmp_path):
+    import json
+
+    from algorithms.mappo_rllib import MAPPOSettings
+    from algorithms.smax_agents import load_actor
+    from rayexp.smax_mappo import train_mappo
+
+    s = MAPPOSettings(num_env_runners=0, train_batch_size=100, minibatch_size=100, num_epochs=1, total_env_steps=100,
+                      hidden=[16], critic_hidden=[16], checkpoint_every=1)
+    train_mappo(s, ENV, tmp_path, echo=lambda _: None)
+    first = json.loads((tmp_path / "progress.json").read_text())
+    assert first["iterations"] == 1 and (tmp_path / "checkpoint").is_dir()
+    w0 = load_actor(str(tmp_path / "actor.pt")).net[0].weight.clone()
+    rows = train_mappo(s.model_copy(update={"total_env_steps": 200}), ENV, tmp_path, echo=lambda _: None)
+    second = json.loads((tmp_path / "progress.json").read_text())
+    assert second["iterations"] == 2 and second["env_steps"] >= 200 and list(rows["iteration"]) == [1, 2]
+    assert not torch.equal(w0, load_actor(str(tmp_path / "actor.pt")).net[0].weight)  # trained on from the checkpoint
