@@ -2,6 +2,8 @@
 crash / reward aggregation over seeds, and (slow) a tiny run of tune_configs/roundabout.yaml through the CLI."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -143,7 +145,7 @@ def test_tiny_roundabout_run_through_the_cli(tmp_path):
     rayexp_cli("collect", "--config", str(CONFIG), "--run-dir", runs, *TINY)
     run = tmp_path / "rb"
     episodes = pd.read_parquet(run / "data" / "episodes.parquet")
-    assert {tuple(c) for c in episodes["condition"].map(eval)} <= {("car",) * 4, ("bicycle",) * 4}
+    assert {tuple(c) for c in episodes["condition"].map(json.loads)} <= {("car",) * 4, ("bicycle",) * 4}
     assert (run / "expert" / "cars" / "progress.jsonl").exists() and (run / "expert" / "bicycles" / "iteration.txt").exists()
     rayexp_cli("train", "--config", str(CONFIG), "--run-dir", runs, *TINY)
     assert (run / "offline_rl" / "cql" / "module").is_dir()
