@@ -35,3 +35,21 @@ def num_cpus() -> int:
     import ray
 
     return int(ray.cluster_resources().get("CPU", 1))
+
+
+def run_round_robin(actors: list, jobs: list[tuple], desc: str) -> list:
+    """Job k's arguments go to ``actors[k mod n].run``; returns the results in finishing order, with a progress
+    bar, and kills the actors afterwards. Callers sort the rows, so the actor count never changes the result."""
+    import ray
+    from tqdm.auto import tqdm
+
+    pending = [actors[k % len(actors)].run.remote(*job) for k, job in enumerate(jobs)]
+    rows = []
+    with tqdm(total=len(pending), desc=desc, leave=False) as bar:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            rows += ray.get(done)
+            bar.update(len(done))
+    for a in actors:
+        ray.kill(a)
+    return rows

@@ -10,7 +10,8 @@ from collections import deque
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+
+from rayexp.cluster import run_round_robin
 
 
 def run_episode(env, policy, seed: int, obs_history: int, execute: str, chunk: int | None, max_steps: int | None = None) -> dict:
@@ -96,15 +97,7 @@ def evaluate(env_cfg: dict, model_paths: dict[str, str], eval_cfg: dict, num_act
     actor_cls = ray.remote(num_cpus=1)(EvalWorker)
     actors = [actor_cls.remote(env_cfg, model_paths, eval_cfg) for _ in range(num_actors)]
     jobs = [(m, i, eval_cfg["seed"] + i) for m in model_paths for i in range(eval_cfg["episodes"])]
-    refs = [actors[k % num_actors].run.remote(*job) for k, job in enumerate(jobs)]
-    rows, pending = [], list(refs)
-    with tqdm(total=len(refs), desc="evaluate", leave=False) as bar:
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            rows += ray.get(done)
-            bar.update(len(done))
-    for a in actors:
-        ray.kill(a)
+    rows = run_round_robin(actors, jobs, "evaluate")
     df = pd.DataFrame(rows).sort_values(["model", "episode"]).reset_index(drop=True)
     if ref_scores is not None:
         from rayexp.d4rl import normalized_score

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from rayexp.cluster import run_round_robin
 from rayexp.errors import RayexpError
 from rayexp.smax_rounds import play_round
 
@@ -91,15 +91,7 @@ def evaluate_teams(actor_path: str, ego_paths: dict[str, str], env_names: list[s
     actors = [actor_cls.remote(actor_path, ego_paths, **worker_kwargs) for _ in range(num_actors)]
     jobs = [(e, t, s, r, base_seed + ROUND_STRIDE * s + r) for e in env_names for t in teams
             for s in range(seeds) for r in range(rounds)]
-    pending = [actors[k % num_actors].run.remote(*job) for k, job in enumerate(jobs)]
-    rows = []
-    with tqdm(total=len(pending), desc="smax evaluate", leave=False) as bar:
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            rows += ray.get(done)
-            bar.update(len(done))
-    for a in actors:
-        ray.kill(a)
+    rows = run_round_robin(actors, jobs, "smax evaluate")
     return pd.DataFrame(rows).sort_values(["env", "team_name", "seed", "round"]).reset_index(drop=True)
 
 
