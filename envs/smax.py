@@ -122,7 +122,7 @@ class SMAXParallelEnv(ParallelEnv):
 
         env = HeuristicEnemySMAX(attack_mode=enemy_attack_mode, num_allies=self.n_units, num_enemies=self.n_units,
                                  max_steps=self.max_steps, smacv2_position_generation=True, **unit_type_kwargs())
-        self._env, n = env, self.n_units
+        self._env = env
 
         def view(state):
             inner = state.state

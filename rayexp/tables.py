@@ -6,6 +6,8 @@ constants on gymnasium v5 envs (close to D4RL's v2, not identical).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 THESIS_COLUMNS = ("BC", "CQL", "IQL", "Diffuser", "Diffusion QL", "Consistency AC", "RACTD")
@@ -50,10 +52,8 @@ def table_3_1(df: pd.DataFrame, dataset: str | None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run_dataset_dir(run_path) -> "Path":
+def run_dataset_dir(run_path) -> Path:
     """The dataset a run trained on: ``data.path`` from its config.yaml, else RUN/data."""
-    from pathlib import Path
-
     import yaml
 
     run_path = Path(run_path)
