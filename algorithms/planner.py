@@ -87,10 +87,12 @@ def positional_encoding(v: torch.Tensor, n_freqs: int) -> torch.Tensor:
 
 
 class PlannerNet(nn.Module):
-    """forward(x: B,H,D, t: B int, cond: B,3,E | B,3E | None) -> prediction B,H,D (x0 or epsilon)."""
+    """forward(x: B,H,D, t: B int, cond: B,3,E | B,3E | None, s: B int | None) -> prediction B,H,D (x0 or epsilon).
+    ``two_times``: the one-step student's net (``algorithms.planner_student``), which also takes a target step s."""
 
-    def __init__(self, spec: DataSpec, cfg: PlannerConfig):
+    def __init__(self, spec: DataSpec, cfg: PlannerConfig, two_times: bool = False):
         super().__init__()
+        self.predict_epsilon = cfg.predict_epsilon
         s = spec.stats
         self.obs_dim, self.act_dim, self.horizon, self.pos_freqs = spec.obs_dim, spec.act_dim, cfg.horizon, cfg.pos_freqs
         self.obs_norm = Normalizer(s.get("obs_mean", [0.0] * spec.obs_dim), s.get("obs_std", [1.0] * spec.obs_dim))
@@ -110,7 +112,7 @@ class PlannerNet(nn.Module):
         cond_dim = {"cross_attention": token, "concat": self.n_tokens * token, "none": 0}[cfg.cond_mode]
         self.unet = ConditionalUnet1D(spec.obs_dim + spec.act_dim, step_embed_dim=cfg.step_embed_dim, down_dims=cfg.down_dims,
                                       kernel_size=cfg.kernel_size, cond_dim=cond_dim, cond_embed_dim=cfg.cond_embed_dim,
-                                      cond_mode=cfg.cond_mode)
+                                      cond_mode=cfg.cond_mode, two_times=two_times)
         self.register_buffer("alphas_cumprod", alphas_cumprod(ddpm_betas(cfg.n_diffusion_steps, cfg.beta_schedule)))
 
     def encode_waypoints(self, waypoints_norm: torch.Tensor) -> torch.Tensor | None:
@@ -134,11 +136,46 @@ class PlannerNet(nn.Module):
             return self.encode_waypoints(torch.zeros(B, 3, self.obs_dim)).zero_()
         return self.encode_observation(torch.zeros(B, self.obs_dim)).zero_()
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        return self.unet(x, t.float(), None, cond=cond)
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None,
+                s: torch.Tensor | None = None) -> torch.Tensor:
+        return self.unet(x, t.float(), None, s=None if s is None else s.float(), cond=cond)
+
+    def sigmas(self) -> torch.Tensor:
+        """The DDPM steps as EDM noise levels, ascending with the step index: sqrt((1 - abar_t) / abar_t)."""
+        return ((1 - self.alphas_cumprod) / self.alphas_cumprod).sqrt()
+
+    def step_of(self, sigma: torch.Tensor) -> torch.Tensor:
+        """B noise levels taken from ``sigmas()`` -> their B step indices."""
+        return torch.searchsorted(self.sigmas(), sigma.contiguous()).clamp_max(len(self.alphas_cumprod) - 1)
+
+    def x0_at_sigma(self, x: torch.Tensor, sigma: torch.Tensor, cond: torch.Tensor | None, known: torch.Tensor,
+                    mask: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
+        """The DDPM model as an EDM denoiser D(x, sigma) (x = x_0 + sigma eps, sigma on the ``sigmas()`` grid): the
+        net sees x sqrt(abar_t) with the known entries clean, as in training; the estimate keeps them too."""
+        t = self.step_of(sigma)
+        a = self.alphas_cumprod[t].view(-1, 1, 1)
+        x_vp = apply_inpainting(x * a.sqrt(), known, mask)
+        out = self(x_vp, t, cond, s)
+        if self.predict_epsilon:
+            out = (x_vp - (1 - a).sqrt() * out) / a.sqrt()
+        return apply_inpainting(out, known, mask)
 
 
-def _known(model: PlannerNet, first: torch.Tensor, last: torch.Tensor | None, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def window_condition(model: PlannerNet, future_obs: torch.Tensor, states: torch.Tensor) -> torch.Tensor | None:
+    """A training window's condition: its waypoints (normalised ``states`` at H/4, H/2, 3H/4) or the condition
+    read from its first raw observation."""
+    if model.condition == "waypoints":
+        return model.encode_waypoints(states[:, waypoint_indices(states.shape[1])])
+    return model.encode_observation(future_obs[:, 0])
+
+
+def window_trajectory(model: PlannerNet, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(normalised states B, H, obs_dim, x0 = [states, normalised actions] B, H, D) of a window batch."""
+    states = model.obs_norm(batch["future_obs"])
+    return states, torch.cat([states, model.act_norm(batch["actions"])], dim=-1)
+
+
+def known_entries(model: PlannerNet, first: torch.Tensor, last: torch.Tensor | None, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Known values and mask, both B, H, D: first (and last) normalised states B, obs_dim."""
     known, mask = torch.zeros_like(like), torch.zeros_like(like, dtype=torch.bool)
     known[:, 0, :model.obs_dim], mask[:, 0, :model.obs_dim] = first, True
@@ -171,21 +208,18 @@ class Planner:
     def check_frozen(self, spec: DataSpec, frozen_specs: dict[str, DataSpec]) -> None:
         return None
 
-    def loss(self, model: PlannerNet, batch: dict[str, torch.Tensor], frozen: Frozen) -> tuple[torch.Tensor, dict[str, float]]:
-        states = model.obs_norm(batch["future_obs"])
-        x0 = torch.cat([states, model.act_norm(batch["actions"])], dim=-1)  # B, H, D
+    def loss(self, model: PlannerNet, batch: dict[str, torch.Tensor], frozen: Frozen,
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        states, x0 = window_trajectory(model, batch)
         if x0.shape[1] != self.cfg.horizon:
             raise ValueError(f"planner horizon is {self.cfg.horizon} but the batch has windows of {x0.shape[1]} steps")
-        t = torch.randint(len(model.alphas_cumprod), (x0.shape[0],), device=x0.device)
+        t = torch.randint(len(model.alphas_cumprod), (x0.shape[0],), generator=generator).to(x0.device)
         a = model.alphas_cumprod[t].view(-1, 1, 1)
-        noise = torch.randn_like(x0)
-        known, mask = _known(model, states[:, 0], states[:, -1] if self.cfg.inpaint_goal else None, x0)
+        noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+        known, mask = known_entries(model, states[:, 0], states[:, -1] if self.cfg.inpaint_goal else None, x0)
         xt = apply_inpainting(a.sqrt() * x0 + (1 - a).sqrt() * noise, known, mask)
-        if self.cfg.condition == "waypoints":
-            cond = model.encode_waypoints(states[:, waypoint_indices(x0.shape[1])])
-        else:
-            cond = model.encode_observation(batch["future_obs"][:, 0])
-        cond = drop_condition(cond, self.cfg.cond_drop) if cond is not None else None
+        cond = window_condition(model, batch["future_obs"], states)
+        cond = drop_condition(cond, self.cfg.cond_drop, generator=generator) if cond is not None else None
         pred = model(xt, t, cond)
         weight = torch.ones_like(x0[0])
         weight[0, model.obs_dim:] = self.cfg.action_weight
@@ -232,10 +266,43 @@ class PlannerPolicy:
             g = torch.as_tensor(goal_xy, dtype=torch.float32).reshape(B, 2)
             goal = m.obs_norm(torch.cat([g, torch.zeros(B, m.obs_dim - 2)], dim=-1))
         x = torch.randn(B, cfg.horizon, m.obs_dim + m.act_dim, generator=generator)
-        known, mask = _known(m, start, goal, x)
-        w = cfg.guidance if guidance is None else guidance
-        denoise = inpaint_denoiser(self._guided(waypoints, B, w, condition_obs), known, mask)
-        acp = m.alphas_cumprod
+        known, mask = known_entries(m, start, goal, x)
+        cond, null = self.condition(waypoints, B, condition_obs)
+        x = self.generate(x, known, mask, cond, null, cfg.guidance if guidance is None else guidance, generator)
+        x = apply_inpainting(x, known, mask)
+        return m.obs_norm.unnormalize(x[..., :m.obs_dim]), m.act_norm.unnormalize(x[..., m.obs_dim:])
+
+    def condition(self, waypoints, B: int, condition_obs=None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(condition or None for unconditional, null condition or None for cond_mode none) of a batch."""
+        m = self.model
+        if m.cond_mode == "none":
+            return None, None
+        null = m.null_condition(B)
+        if m.condition != "waypoints":
+            if condition_obs is None:
+                return None, null
+            return m.encode_observation(torch.as_tensor(condition_obs, dtype=torch.float32).reshape(B, m.obs_dim)), null
+        if waypoints is None:
+            return None, null
+        wp = torch.as_tensor(waypoints, dtype=torch.float32).reshape(B, 3, -1)
+        if wp.shape[-1] == 2:  # positions only: velocities at the data mean (0 after normalisation)
+            wp = torch.cat([wp, m.obs_norm.mean[2:].expand(B, 3, m.obs_dim - 2)], dim=-1)
+        return m.encode_waypoints(m.obs_norm(wp)), null
+
+    def generate(self, x: torch.Tensor, known: torch.Tensor, mask: torch.Tensor, cond: torch.Tensor | None,
+                 null: torch.Tensor | None, w: float, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Normalised trajectories B, H, D from noise x: DDPM (or DDIM) with classifier-free guidance weight w."""
+        m, cfg, acp = self.model, self.cfg, self.model.alphas_cumprod
+
+        def x0(x: torch.Tensor, t: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+            out = m(x, t, c)
+            if not cfg.predict_epsilon:
+                return out
+            a = acp[t].view(-1, 1, 1)
+            return (x - (1 - a).sqrt() * out) / a.sqrt()
+
+        guided = (lambda x, t: x0(x, t, null)) if cond is None else cfg_denoiser(x0, cond, w, null)
+        denoise = inpaint_denoiser(guided, known, mask)
 
         def eps(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             x = apply_inpainting(x, known, mask)  # the net was trained seeing the known entries clean (Diffuser)
@@ -243,37 +310,8 @@ class PlannerPolicy:
             return (x - a.sqrt() * denoise(x, t)) / (1 - a).sqrt()
 
         if cfg.sample_steps is None:
-            x = ddpm_sample(eps, x, acp, generator=generator)
-        else:
-            x = ddim_sample(eps, x, acp, cfg.sample_steps)
-        x = apply_inpainting(x, known, mask)
-        return m.obs_norm.unnormalize(x[..., :m.obs_dim]), m.act_norm.unnormalize(x[..., m.obs_dim:])
-
-    def _guided(self, waypoints, B: int, w: float, condition_obs=None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-        """x0-estimate closure (x: B,H,D, t: B) with classifier-free guidance on the condition."""
-        m, cfg = self.model, self.cfg
-
-        def x0(x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
-            out = m(x, t, cond)
-            if not cfg.predict_epsilon:
-                return out
-            a = m.alphas_cumprod[t].view(-1, 1, 1)
-            return (x - (1 - a).sqrt() * out) / a.sqrt()
-
-        if m.cond_mode == "none":
-            return lambda x, t: x0(x, t, None)
-        null = m.null_condition(B)
-        if m.condition != "waypoints":
-            if condition_obs is None:
-                return lambda x, t: x0(x, t, null)
-            cond = m.encode_observation(torch.as_tensor(condition_obs, dtype=torch.float32).reshape(B, m.obs_dim))
-            return cfg_denoiser(x0, cond, w, null)
-        if waypoints is None:
-            return lambda x, t: x0(x, t, null)
-        wp = torch.as_tensor(waypoints, dtype=torch.float32).reshape(B, 3, -1)
-        if wp.shape[-1] == 2:  # positions only: velocities at the data mean (0 after normalisation)
-            wp = torch.cat([wp, m.obs_norm.mean[2:].expand(B, 3, m.obs_dim - 2)], dim=-1)
-        return cfg_denoiser(x0, m.encode_waypoints(m.obs_norm(wp)), w, null)
+            return ddpm_sample(eps, x, acp, generator=generator)
+        return ddim_sample(eps, x, acp, cfg.sample_steps)
 
 
 class OpenLoopPlanExecutor:

@@ -8,6 +8,7 @@ from pydantic import Field
 from algorithms.bc import BC, BCConfig
 from algorithms.inverse_dynamics import InverseDynamics, InverseDynamicsConfig
 from algorithms.planner import Planner, PlannerConfig
+from algorithms.planner_student import PlannerCTD, PlannerCTDConfig
 from algorithms.reward_model import RewardModel, RewardModelConfig
 from algorithms.state_diffusion import MazeReward, MazeRewardConfig, StateCTMStudent, StateCTMStudentConfig, StateDDPM, \
     StateDDPMConfig, StateEDMTeacher, StateEDMTeacherConfig
@@ -21,6 +22,7 @@ METHODS = {
     "reward_model": (RewardModelConfig, RewardModel),
     "ctm_student": (CTMStudentConfig, CTMStudent),
     "planner": (PlannerConfig, Planner),
+    "planner_ctd": (PlannerCTDConfig, PlannerCTD),
     "inverse_dynamics": (InverseDynamicsConfig, InverseDynamics),
     # Maze2D chapter 3: the same methods over state plans (open loop), and the sparse goal reward model
     "state_edm_teacher": (StateEDMTeacherConfig, StateEDMTeacher),
@@ -30,7 +32,7 @@ METHODS = {
 }
 
 MethodConfig = Annotated[Union[BCConfig, EDMTeacherConfig, DDPMConfig, RewardModelConfig, CTMStudentConfig,
-                               PlannerConfig, InverseDynamicsConfig, StateEDMTeacherConfig, StateDDPMConfig,
+                               PlannerConfig, PlannerCTDConfig, InverseDynamicsConfig, StateEDMTeacherConfig, StateDDPMConfig,
                                StateCTMStudentConfig, MazeRewardConfig],
                          Field(discriminator="name")]
 

@@ -5,7 +5,7 @@ L = alpha L_CTM + beta L_DSM + reward_weight L_Reward  (the thesis calls reward_
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Callable, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict
@@ -71,48 +71,58 @@ def teacher_heun(denoise, x: torch.Tensor, grid: torch.Tensor, i: torch.Tensor, 
     return x
 
 
-def ractd_loss(student: ActionDiffusionNet, target: ActionDiffusionNet, teacher: ActionDiffusionNet,
-               reward_model: nn.Module | None, batch: dict[str, torch.Tensor], cfg: CTMStudentConfig,
-               generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """RACTD loss on a batch (obs_hist B,h,O; actions B,c,A; obs B,O). ``target`` is the EMA student
-    (stop-gradient); teacher, target and reward model are set to requires_grad False here.
+def ctm_dsm_terms(G: Callable, G_target: Callable, teacher_denoise: Callable, x0: torch.Tensor, grid: torch.Tensor,
+                  solver_steps_max: int, huber_c: float | None = None,
+                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(L_CTM, L_DSM) for clean samples x0 B,... on a descending noise grid ending at 0 (bins + 1 entries).
+    G / G_target(x, t: B, s: B) are the student and its EMA target; teacher_denoise(x, sigma: B) the teacher's D.
 
     Draw grid indices i < j < l (t = grid[i] > u = grid[j] > k = grid[l] >= 0), then
       L_CTM = d(G_tgt(G(x_t, t, k), k, 0), G_tgt(G_tgt(Heun_teacher(x_t, t -> u), u, k), k, 0))
       L_DSM = d(x_0, G(x_t, t, 0))
-      L_Reward = -R(s_n, first action of G(x_T, T, 0))
+    """
+    bins, dev, B = len(grid) - 1, x0.device, x0.shape[0]
+    n = int(torch.randint(1, solver_steps_max + 1, (1,), generator=generator))
+    n = min(n, bins - 1)
+    i = torch.randint(0, bins - n, (B,), generator=generator).to(dev)  # u = grid[i + n] > 0
+    j = i + n
+    l = j + 1 + (torch.rand(B, generator=generator).to(dev) * (bins - j).float()).long()  # j < l <= bins
+    t, u, k = grid[i], grid[j], grid[l]
+    zero = torch.zeros_like(t)
+    x_t = x0 + _b(t) * torch.randn(x0.shape, generator=generator).to(dev)
+    est_0 = G_target(G(x_t, t, k), k, zero)
+    with torch.no_grad():
+        x_u = teacher_heun(teacher_denoise, x_t, grid, i, n)
+        tgt_0 = G_target(G_target(x_u, u, k), k, zero)
+    ctm = pseudo_huber(est_0, tgt_0, huber_c).mean()
+    dsm = pseudo_huber(x0, G(x_t, t, zero), huber_c).mean()
+    return ctm, dsm
+
+
+def ractd_loss(student: ActionDiffusionNet, target: ActionDiffusionNet, teacher: ActionDiffusionNet,
+               reward_model: nn.Module | None, batch: dict[str, torch.Tensor], cfg: CTMStudentConfig,
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """RACTD loss on a batch (obs_hist B,h,O; actions B,c,A; obs B,O). ``target`` is the EMA student
+    (stop-gradient); teacher, target and reward model are set to requires_grad False here. L_CTM and L_DSM on the
+    Karras grid (``ctm_dsm_terms``), L_Reward = -R(s_n, first action of G(x_T, T, 0)).
     """
     for net in (target, teacher, reward_model):
         if net is not None:
             net.requires_grad_(False)
-    dev = batch["actions"].device
     x0 = student.act_norm(batch["actions"])
     gc = student.global_cond(batch["obs_hist"])
-    B = x0.shape[0]
+    B, dev = x0.shape[0], x0.device
     grid = append_zero(karras_sigmas(cfg.bins, cfg.sigma_min, cfg.sigma_max, cfg.rho)).to(dev)  # bins + 1, ends at 0
-    n = int(torch.randint(1, cfg.solver_steps_max + 1, (1,), generator=generator))
-    n = min(n, cfg.bins - 1)
-    i = torch.randint(0, cfg.bins - n, (B,), generator=generator).to(dev)  # u = grid[i + n] > 0
-    j = i + n
-    l = j + 1 + (torch.rand(B, generator=generator).to(dev) * (cfg.bins - j).float()).long()  # j < l <= bins
-    t, u, k = grid[i], grid[j], grid[l]
-    zero = torch.zeros_like(t)
-    x_t = x0 + _b(t) * torch.randn(x0.shape, generator=generator).to(dev)
-
-    G = lambda m, x, a, b: m.net(x, a, b, gc)  # noqa: E731
-    est_0 = G(target, G(student, x_t, t, k), k, zero)
-    with torch.no_grad():
-        x_u = teacher_heun(lambda x, s: teacher.net(x, s, gc), x_t, grid, i, n)
-        tgt_0 = G(target, G(target, x_u, u, k), k, zero)
-    ctm = pseudo_huber(est_0, tgt_0, cfg.huber_c).mean()
-    dsm = pseudo_huber(x0, G(student, x_t, t, zero), cfg.huber_c).mean()
+    ctm, dsm = ctm_dsm_terms(lambda x, a, b: student.net(x, a, b, gc), lambda x, a, b: target.net(x, a, b, gc),
+                             lambda x, s: teacher.net(x, s, gc), x0, grid, cfg.solver_steps_max, cfg.huber_c, generator)
     loss = cfg.alpha * ctm + cfg.beta * dsm
     metrics = {"ctm": ctm.item(), "dsm": dsm.item()}
     if cfg.reward_weight > 0:
         if reward_model is None:
             raise ValueError("reward_weight > 0 needs a reward model")
         x_T = cfg.sigma_max * torch.randn(x0.shape, generator=generator).to(dev)
-        r = reward_term(reward_model, batch["obs"], G(student, x_T, t.new_full((B,), cfg.sigma_max), zero), student.act_norm)
+        x_0 = student.net(x_T, x_T.new_full((B,), cfg.sigma_max), x_T.new_zeros(B), gc)
+        r = reward_term(reward_model, batch["obs"], x_0, student.act_norm)
         loss = loss + cfg.reward_weight * r
         metrics["reward_loss"] = r.item()
     metrics["loss"] = loss.item()

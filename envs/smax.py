@@ -262,3 +262,22 @@ def unit_type_condition(obs: np.ndarray) -> np.ndarray:
     own = obs[..., None, -OWN_FEATURES:]
     types = np.concatenate([own[..., -len(UNIT_TYPES):], others[..., -len(UNIT_TYPES):]], axis=-2)[..., cols]
     return types.reshape(*obs.shape[:-1], 2 * n * len(CONDITION_TYPES))
+
+
+def with_unit_types(obs: np.ndarray, teammates: list[str] | None = None, enemies: list[str] | None = None) -> np.ndarray:
+    """A copy of ego observation(s) ..., obs_dim with the type bits of the visible teammates / enemies replaced, in
+    the observation's order (Fig. 2.5's counterfactual conditions); unseen units stay zero."""
+    out = np.array(obs, dtype=np.float32, copy=True)
+    n = units_from_obs_dim(out.shape[-1])
+    blocks = out[..., :(2 * n - 1) * OTHER_FEATURES].reshape(*out.shape[:-1], 2 * n - 1, OTHER_FEATURES)
+    for first, types, who, count in ((0, teammates, "teammates", n - 1), (n - 1, enemies, "enemies", n)):
+        if types is None:
+            continue
+        if len(types) != count or any(t not in CONDITION_TYPES for t in types):
+            raise ValueError(f"{who}: give {count} of {', '.join(CONDITION_TYPES)}, not {list(types)}")
+        for i, t in enumerate(types):
+            block = blocks[..., first + i, :]
+            bits = np.eye(len(UNIT_TYPES), dtype=np.float32)[UNIT_TYPES.index(t)]
+            block[..., -len(UNIT_TYPES):] = np.where(block[..., :1] > 0, bits, block[..., -len(UNIT_TYPES):])
+    out[..., :(2 * n - 1) * OTHER_FEATURES] = blocks.reshape(*out.shape[:-1], -1)
+    return out

@@ -180,9 +180,9 @@ class ExperimentConfig(Section):
         missing = [m for m in self.evaluate.models if m not in self.models and m not in self.offline_rl]
         if missing:
             raise ValueError(f"evaluate.models names unknown model(s) {missing}; defined: {sorted(self.models) + sorted(self.offline_rl)}")
-        bad = [m for m in self.evaluate.random_condition if m not in self.models or self.models[m].method.name != "planner"]
+        bad = [m for m in self.evaluate.random_condition if m not in self.models or self.models[m].method.name not in ("planner", "planner_ctd")]
         if bad:
-            raise ValueError(f"evaluate.random_condition names {bad}, which are no planner stages in models")
+            raise ValueError(f"evaluate.random_condition names {bad}, which are no planner or planner_ctd stages in models")
         return self
 
     def stage_train(self, stage: str) -> TrainConfig:
@@ -282,6 +282,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen = set()
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` (its keys may be overridden here)
+            continue
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)

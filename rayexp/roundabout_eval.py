@@ -150,8 +150,9 @@ def run_chunk(m: Method, traffic: str, env_cfg: dict, jobs: list[tuple[int, int,
             for (k, i, seed), out in zip(jobs, outs)]
 
 
-def evaluate_roundabout(cfg: ExperimentConfig, run: Run) -> pd.DataFrame:
-    """Every method x traffic x seed x episode over Ray tasks; writes RUN/roundabout_eval.parquet."""
+def evaluate_roundabout(cfg: ExperimentConfig, run: Run, keep_others: bool = False) -> pd.DataFrame:
+    """Every method x traffic x seed x episode over Ray tasks; writes RUN/roundabout_eval.parquet (``keep_others``:
+    with the earlier rows of the methods not evaluated now)."""
     import ray
 
     e = cfg.evaluate
@@ -166,6 +167,10 @@ def evaluate_roundabout(cfg: ExperimentConfig, run: Run) -> pd.DataFrame:
             refs += [task.remote(m, traffic, env_cfg, jobs[a::e.num_actors])
                      for a in range(min(e.num_actors, len(jobs)))]
     df = pd.DataFrame([r for rows in ray.get(refs) for r in rows])
+    old = run.path / "roundabout_eval.parquet"
+    if keep_others and old.exists():
+        earlier = pd.read_parquet(old)
+        df = pd.concat([earlier[~earlier["model"].isin(df["model"].unique())], df])
     df = df.sort_values(["model", "traffic", "seed_index", "episode"]).reset_index(drop=True)
     tmp = run.path / ".roundabout_eval.parquet.tmp"
     df.to_parquet(tmp, index=False)
@@ -192,12 +197,14 @@ def summarize_roundabout(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_roundabout_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) -> pd.DataFrame:
-    if models:
-        cfg = cfg.model_copy(update={"evaluate": cfg.evaluate.model_copy(update={"models": list(models)})})
-    df = evaluate_roundabout(cfg, run)
+    if models:  # only these stages (and their random-condition rows); the other methods' rows are kept
+        e = cfg.evaluate.model_copy(update={"models": list(models), "experts": False,
+                                            "random_condition": [m for m in cfg.evaluate.random_condition if m in models]})
+        cfg = cfg.model_copy(update={"evaluate": e})
+    df = evaluate_roundabout(cfg, run, keep_others=bool(models))
     summary = summarize_roundabout(df)
     summary.to_csv(run.path / "roundabout_summary.csv", index=False)
-    if any(m.startswith("ppo") or m in cfg.offline_rl for m in df["model"].unique()):  # Fig. 2.2 data
+    if any(m.kind == "rllib" for m in methods(cfg, run)):  # Fig. 2.2 data, when an RLlib method was evaluated now
         from rayexp.roundabout_values import values_vs_rtg
 
         values_vs_rtg(cfg, run, episodes=min(cfg.evaluate.episodes, 10))

@@ -49,6 +49,7 @@ def table_a5(summary: pd.DataFrame) -> pd.DataFrame:
                      "OOC crashes /100": _pm(r["crashes_mean"], r["crashes_sem"]),
                      "ID reward": _pm(iid.loc[model, "reward_mean"], iid.loc[model, "reward_sem"]) if model in iid.index else "",
                      "ID crashes /100": _pm(iid.loc[model, "crashes_mean"], iid.loc[model, "crashes_sem"]) if model in iid.index else "",
+                     "ms per action": f"{r['ms_per_action']:.3g}",
                      "seeds x episodes": f"{int(r['seeds'])} x {int(r['episodes_per_seed'])}",
                      "thesis row": thesis_row(model) or "-",
                      "thesis params": t[0] if t else "", "thesis OOC reward": _pm(t[1], t[2]) if t else "",
@@ -116,8 +117,10 @@ def roundabout_report(run_path: str | Path) -> str:
         (run_path / f"{name}.md").write_text(md + "\n")
         text += ["", f"### {'Table A.5' if name == 'table_a5' else 'Table A.6'} (ours beside the thesis)", "", md]
     text += ["", f"figure: {plot_fig_2_3(summary, run_path / 'fig_2_3.png')}"]
-    if (run_path / "roundabout_values.parquet").exists():
+    values = run_path / "roundabout_values.parquet"
+    values = pd.read_parquet(values) if values.exists() else pd.DataFrame()
+    if not values.empty:
         from rayexp.roundabout_values import plot_fig_2_2
 
-        text.append(f"values vs return-to-go: {plot_fig_2_2(pd.read_parquet(run_path / 'roundabout_values.parquet'), run_path / 'fig_2_2.png')}")
+        text.append(f"values vs return-to-go: {plot_fig_2_2(values, run_path / 'fig_2_2.png')}")
     return "\n".join(text)

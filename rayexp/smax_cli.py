@@ -1,6 +1,8 @@
 """``rayexp smax ...``: the multi-agent OOC stages on SMAX (MAPPO -> data -> planner/BC -> parallel evaluation -> table)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from rayexp.errors import RayexpError
@@ -107,12 +109,28 @@ def all_cmd(config_path, overrides, run_dir, address):
 
 @smax.command("report")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False))
-@click.option("--out", default=None, type=click.Path(file_okay=False), help="Where table.md/csv and fig_2_4.png go (default: the first run).")
+@click.option("--out", default=None, type=click.Path(file_okay=False),
+              help="Where table.md/csv and the figures go (default: the first run).")
 @_fail_cleanly
 def report_cmd(runs, out):
-    """Table A.10-style success table (rows from every run given: e.g. a simple and a hard run) and Fig. 2.4."""
+    """Table A.10-style success table (rows from every run given: e.g. a simple and a hard run) and Figs. 2.4, 2.11
+    (condition modes, when several were evaluated) and A.16 (k agents replaced, teams mappo+k*<stage>)."""
     from rayexp.smax_report import smax_report
 
     if not runs:
         raise RayexpError("give at least one SMAX run folder")
     click.echo(smax_report(list(runs), out))
+
+
+@smax.command("futures")
+@click.argument("run", type=click.Path(file_okay=False, exists=True))
+@click.option("--stage", required=True, help="A planner stage of the run, e.g. planner_attn.")
+@click.option("--samples", default=8, show_default=True, help="Plans per condition (the same noise for each condition).")
+@click.option("--seed", default=0, show_default=True)
+@_fail_cleanly
+def futures_cmd(run, stage, samples, seed):
+    """Fig. 2.5: the futures a planner stage predicts from one start under different enemy unit types (RUN/fig_2_5.png)."""
+    from rayexp.smax_futures import futures_figure
+
+    run = Path(run)
+    click.echo(futures_figure(run / "models" / f"{stage}.pt", run / "data", run / "fig_2_5.png", samples, seed))

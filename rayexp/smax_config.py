@@ -71,10 +71,16 @@ class SMAXConfig(BaseModel):
 
     @model_validator(mode="after")
     def _teams(self) -> "SMAXConfig":
+        from rayexp.errors import RayexpError
+        from rayexp.smax_eval import parse_team
+
         for team in self.evaluate.teams:
-            ego = team.partition("+")[2]
-            if team != "mappo" and ego != "random" and ego not in self.models:
-                raise ValueError(f"evaluate.teams: {team!r} names no model stage; defined: {sorted(self.models)}")
+            try:
+                _, k = parse_team(team, list(self.models))
+            except RayexpError as e:
+                raise ValueError(str(e)) from None
+            if k > self.n_units:
+                raise ValueError(f"evaluate.teams: {team!r} replaces {k} agents of a team of {self.n_units}")
         return self
 
 

@@ -15,15 +15,18 @@ from rayexp.smax_rounds import play_round
 ROUND_STRIDE = 100_000  # round seed = base + ROUND_STRIDE * seed_index + round
 
 
-def parse_team(team: str, egos: list[str]) -> str | None:
-    """``mappo`` -> None (no ego); ``mappo+X`` -> X, which must be ``random`` or a loaded ego stage."""
+def parse_team(team: str, egos: list[str]) -> tuple[str | None, int]:
+    """(ego, k): ``mappo`` -> (None, 0); ``mappo+X`` -> (X, 1); ``mappo+k*X`` -> (X, k): k agents of the team are X,
+    which must be ``random`` or an ego stage (Fig. A.16 replaces k of n agents)."""
     if team == "mappo":
-        return None
-    head, _, ego = team.partition("+")
-    if head != "mappo" or not ego or (ego != "random" and ego not in egos):
-        raise RayexpError(f"evaluate.teams: unknown team {team!r}; use mappo, mappo+random or mappo+<stage> with a "
-                          f"stage from: {', '.join(egos) or 'none trained'}")
-    return ego
+        return None, 0
+    head, _, rest = team.partition("+")
+    count, star, ego = rest.rpartition("*")
+    k = int(count) if star and count.isdigit() else (1 if not star else 0)
+    if head != "mappo" or not ego or k < 1 or (ego != "random" and ego not in egos):
+        raise RayexpError(f"evaluate.teams: unknown team {team!r}; use mappo, mappo+random, mappo+<stage> or "
+                          f"mappo+<k>*<stage> with a stage from: {', '.join(egos) or 'none trained'}")
+    return ego, k
 
 
 class SMAXEvalWorker:
@@ -62,13 +65,13 @@ class SMAXEvalWorker:
     def agents(self, team: str, n: int, round_seed: int) -> list:
         from algorithms.smax_agents import MAPPOAgent, RandomAgent, ScoreAgent
 
-        ego, slot = parse_team(team, list(self.egos)), round_seed % n
+        ego, k = parse_team(team, list(self.egos))
+        if k > n:
+            raise RayexpError(f"evaluate.teams: {team!r} replaces {k} agents of a team of {n}")
         rngs = [np.random.default_rng([round_seed, i]) for i in range(n)]
         agents = [MAPPOAgent(self.actor, rngs[i], greedy=self.greedy) for i in range(n)]
-        if ego == "random":
-            agents[slot] = RandomAgent(rngs[slot])
-        elif ego is not None:
-            agents[slot] = ScoreAgent(self.egos[ego], self.replan_every)
+        for slot in [(round_seed + i) % n for i in range(k)]:  # the replaced agents rotate with the round seed
+            agents[slot] = RandomAgent(rngs[slot]) if ego == "random" else ScoreAgent(self.egos[ego], self.replan_every)
         return agents
 
     def run(self, env_name: str, team: str, seed_index: int, rnd: int, round_seed: int) -> dict:

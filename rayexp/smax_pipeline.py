@@ -6,7 +6,6 @@ eval_rounds.parquet, table.md / table.csv and fig_2_4.png. Every stage resumes o
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -68,19 +67,25 @@ def run_train(cfg: SMAXConfig, path: Path, stages: list[str] | None = None, retr
 
 
 def run_evaluate(cfg: SMAXConfig, path: Path) -> pd.DataFrame:
-    from rayexp.smax_eval import evaluate_teams
+    """Evaluate ``evaluate.teams``; their rows replace earlier ones in eval_rounds.parquet, other teams' rows are
+    kept (so adding a team costs only its rounds; delete the file to start over)."""
+    from rayexp.smax_eval import evaluate_teams, parse_team
 
-    egos = sorted({t.partition("+")[2] for t in cfg.evaluate.teams} - {"", "random"})
+    egos = sorted({parse_team(t, list(cfg.models))[0] for t in cfg.evaluate.teams} - {None, "random"})
     missing = [e for e in egos if not (path / "models" / f"{e}.pt").exists()]
     if missing:
         raise RayexpError(f"evaluate.teams needs trained stage(s) {missing}; run `rayexp smax train` first")
     e = cfg.evaluate
-    t0 = time.perf_counter()
     df = evaluate_teams(str(actor_path(path)), {m: str(path / "models" / f"{m}.pt") for m in egos},
                         list(cfg.eval_envs.values()), e.teams, e.rounds, e.seeds, e.seed, e.num_actors,
                         greedy=e.greedy, guidance=e.guidance, sample_steps=e.sample_steps,
                         replan_every=e.replan_every)
     df["row"] = df["env"].map({v: k for k, v in cfg.eval_envs.items()})
-    df.attrs["wall_s"] = time.perf_counter() - t0
-    df.to_parquet(path / "eval_rounds.parquet", index=False)
+    out = path / "eval_rounds.parquet"
+    if out.exists():
+        earlier = pd.read_parquet(out)
+        df = pd.concat([earlier[~earlier["team_name"].isin(e.teams)], df], ignore_index=True)
+    tmp = path / ".eval_rounds.parquet.tmp"
+    df.to_parquet(tmp, index=False)
+    tmp.replace(out)
     return df

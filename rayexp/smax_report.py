@@ -1,7 +1,9 @@
-"""Table A.10 / A.11-style success tables and a Fig. 2.4-style improvement plot from SMAX evaluation rounds.
+"""Table A.10 / A.11-style success tables and Fig. 2.4 / 2.11 / A.16-style plots from SMAX evaluation rounds.
 
 Rows: ID / simple / hard (from one or more runs, e.g. one trained on the simple split and one on the hard
-split), columns: teams; each cell ``mean (s.e.)`` of the per-seed success rate over rounds.
+split), columns: teams; each cell ``mean (s.e.)`` of the per-seed success rate over rounds. Fig. 2.4: change over
+n MAPPO per team; Fig. 2.11: the ego planner per condition mode (none / concat / cross-attention); Fig. A.16:
+success against the number k of agents replaced by an ego stage (teams ``mappo+k*<stage>``).
 """
 from __future__ import annotations
 
@@ -13,13 +15,20 @@ from rayexp.errors import RayexpError
 from rayexp.report import markdown_table, save_figure
 from rayexp.smax_eval import success_summary
 
-TEAM_LABELS = {"mappo": "n MAPPO", "mappo+random": "n-1 MAPPO + 1 random"}
+COND_MODES = ("none", "concat", "cross_attention")
+
+
+def team_parts(team: str) -> tuple[str | None, int]:
+    """(ego, k) of a team name that evaluation already accepted (``mappo``, ``mappo+X``, ``mappo+k*X``)."""
+    if team == "mappo":
+        return None, 0
+    count, star, ego = team.partition("+")[2].rpartition("*")
+    return ego, int(count) if star else 1
 
 
 def team_label(team: str, n: int) -> str:
-    if team in TEAM_LABELS:
-        return TEAM_LABELS[team].replace("n-1", str(n - 1)).replace("n ", f"{n} ")
-    return f"{n - 1} MAPPO + 1 {team.partition('+')[2]}"
+    ego, k = team_parts(team)
+    return f"{n} MAPPO" if ego is None else f"{n - k} MAPPO + {k} {ego}"
 
 
 def load_rounds(run_paths: list[str | Path]) -> pd.DataFrame:
@@ -70,8 +79,83 @@ def plot_improvement(long: pd.DataFrame, out: Path) -> Path:
     return save_figure(fig, out)
 
 
+def _bars(ax, groups: list[str], series: dict[str, list[tuple[float, float]]]) -> None:
+    """Grouped bars: one group per row label, one bar (mean, s.e.) per series."""
+    import numpy as np
+
+    width = 0.8 / max(len(series), 1)
+    for k, (label, vals) in enumerate(series.items()):
+        ax.bar(np.arange(len(groups)) + (k - (len(series) - 1) / 2) * width, [v[0] for v in vals], width,
+               yerr=[v[1] for v in vals], capsize=3, label=label)
+    ax.set_xticks(np.arange(len(groups)), groups)
+
+
+def plot_condition_modes(long: pd.DataFrame, cond_modes: dict[str, str], out: Path) -> Path | None:
+    """Fig. 2.11-style: success of n-1 MAPPO + 1 planner ego per condition mode, per row (None: < 2 modes run)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    one_ego = long[[team_parts(t)[1] == 1 and team_parts(t)[0] in cond_modes for t in long["team_name"]]]
+    modes = [m for m in COND_MODES if m in {cond_modes[team_parts(t)[0]] for t in one_ego["team_name"]}]
+    if len(modes) < 2:
+        return None
+    rows = list(dict.fromkeys(long["row"]))
+    cell = {(r, cond_modes[team_parts(t)[0]]): (m, e) for r, t, m, e in
+            one_ego[["row", "team_name", "success_mean", "success_sem"]].itertuples(index=False)}
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(rows), 4))
+    _bars(ax, rows, {mode: [cell.get((r, mode), (float("nan"), 0.0)) for r in rows] for mode in modes})
+    ax.set_ylabel("success rate (n-1 MAPPO + 1 planner)")
+    ax.set_title("Condition modes (Fig. 2.11 style)")
+    ax.legend(fontsize=8)
+    return save_figure(fig, out)
+
+
+def plot_k_replaced(long: pd.DataFrame, out: Path) -> Path | None:
+    """Fig. A.16-style: success against k, the agents replaced by each ego stage (k = 0: n MAPPO), one line per
+    (stage, row). None when no stage was run at two or more k."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    parts = [team_parts(t) for t in long["team_name"]]
+    ks = pd.DataFrame(parts, columns=["ego", "k"], index=long.index)
+    egos = [e for e, g in ks.dropna().groupby("ego") if g["k"].nunique() >= 2]
+    if not egos:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for ego in egos:
+        for row in dict.fromkeys(long["row"]):
+            sel = long[(long["row"] == row) & ((ks["ego"] == ego) | (ks["k"] == 0))].assign(k=ks["k"]).sort_values("k")
+            ax.errorbar(sel["k"], sel["success_mean"], yerr=sel["success_sem"], marker="o", capsize=3, label=f"{ego}, {row}")
+    ax.set_xlabel("agents replaced by the ego stage (k of n)")
+    ax.set_ylabel("success rate")
+    ax.set_title("k agents replaced (Fig. A.16 style)")
+    ax.legend(fontsize=8)
+    return save_figure(fig, out)
+
+
+def planner_cond_modes(run_paths: list[str | Path]) -> dict[str, str]:
+    """Ego stage -> cond_mode for the planner stages recorded in the runs' smax_config.yaml."""
+    import yaml
+
+    from algorithms.planner import PlannerConfig
+
+    default, modes = PlannerConfig.model_fields["cond_mode"].default, {}
+    for p in map(Path, run_paths):
+        f = p / "smax_config.yaml"
+        for stage, st in ((yaml.safe_load(f.read_text()) or {}).get("models", {}) if f.exists() else {}).items():
+            method = (st or {}).get("method", {})
+            if method.get("name") in ("planner", "planner_ctd"):
+                modes[stage] = method.get("cond_mode", default)
+    return modes
+
+
 def smax_report(run_paths: list[str | Path], out: str | Path | None = None) -> str:
-    """Markdown (and table.md / table.csv / fig_2_4.png in ``out``, default the first run) for the runs."""
+    """Markdown (and table.md / table.csv / fig_2_4.png, fig_2_11.png, fig_a16.png in ``out``, default the first
+    run) for the runs."""
     df = load_rounds(run_paths)
     table, long = success_table(df)
     out = Path(out or run_paths[0])
@@ -79,6 +163,9 @@ def smax_report(run_paths: list[str | Path], out: str | Path | None = None) -> s
     md = markdown_table(table)
     (out / "table.md").write_text(md + "\n")
     long.to_csv(out / "table.csv", index=False)
-    fig = plot_improvement(long, out / "fig_2_4.png")
+    figs = [plot_improvement(long, out / "fig_2_4.png"),
+            plot_condition_modes(long, planner_cond_modes(run_paths), out / "fig_2_11.png"),
+            plot_k_replaced(long, out / "fig_a16.png")]
     seeds, rounds = long["seeds"].max(), int(long["rounds"].max() // max(long["seeds"].max(), 1))
-    return f"{md}\n\nsuccess rate: mean (s.e.) over {seeds} seeds x {rounds} rounds\nplot: {fig}"
+    plots = "\n".join(f"plot: {f}" for f in figs if f is not None)
+    return f"{md}\n\nsuccess rate: mean (s.e.) over {seeds} seeds x {rounds} rounds\n{plots}"

@@ -25,6 +25,15 @@ def test_duplicate_yaml_keys_are_refused(tmp_path):
         load_config(p)
 
 
+def test_yaml_merge_keys_repeat_a_stage_with_overrides(tmp_path):
+    """The one-step planner student repeats its teacher planner's fields through `<<: *anchor`."""
+    p = tmp_path / "c.yaml"
+    p.write_text("models:\n  planner:\n    method: &p {name: planner, horizon: 8, down_dims: [8, 16]}\n"
+                 "  planner_ctd:\n    method: {<<: *p, name: planner_ctd}\n    frozen: {teacher: planner}\n")
+    student = load_config(p).models["planner_ctd"].method
+    assert (student.name, student.horizon, student.down_dims) == ("planner_ctd", 8, [8, 16])
+
+
 def test_stage_train_overrides_merge_with_top_level():
     cfg = load_config(None, ["train.lr=0.01", "models.bc.method.name=bc", "models.bc.train.steps=7"])
     tc = cfg.stage_train("bc")

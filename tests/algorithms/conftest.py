@@ -51,13 +51,15 @@ class ExactReward(nn.Module):
 
 
 def train(method, model: nn.Module, steps: int, frozen: Frozen, lr: float = 2e-3, batch_size: int = 256,
-          ema: nn.Module | None = None, ema_decay: float = 0.95, seed: int = 0) -> list[dict[str, float]]:
-    """A minimal training loop (the real one lives in rayexp.train): Adam, optional EMA kept in frozen.nets['ema']."""
+          ema: nn.Module | None = None, ema_decay: float = 0.95, seed: int = 0,
+          batch_fn=bimodal_batch) -> list[dict[str, float]]:
+    """A minimal training loop (the real one lives in rayexp.train): Adam, optional EMA kept in frozen.nets['ema'];
+    batches from ``batch_fn(batch_size, generator)``."""
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     history = []
     for _ in range(steps):
-        loss, metrics = method.loss(model, bimodal_batch(batch_size, gen), frozen, generator=gen)
+        loss, metrics = method.loss(model, batch_fn(batch_size, gen), frozen, generator=gen)
         opt.zero_grad()
         loss.backward()
         opt.step()

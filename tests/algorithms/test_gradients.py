@@ -5,7 +5,7 @@ import torch
 from algorithms.base import DataSpec, Frozen
 from algorithms.reward_model import RewardModel, RewardModelConfig
 from algorithms.student import CTMStudent, CTMStudentConfig, warm_start
-from algorithms.teacher import EDMTeacher, EDMTeacherConfig, UnetConfig
+from algorithms.teacher import EDMTeacher, EDMTeacherConfig
 from conftest import TINY_UNET, bimodal_batch, bimodal_spec, ema_copy
 
 # Behind the zero-initialised last layer of the target-time embedding: exactly zero on the very first step.

@@ -133,6 +133,8 @@ TINY = ["name=rb", "expert.iterations=1", "expert.train_batch_size=96", "expert.
         "train.checkpoint_every=20", "train.log_every=10",
         "models.bc.train={steps: 20}", "models.bc_large.method.hidden=[32]", "models.bc_large.train={steps: 20}",
         "models.planner.method.n_diffusion_steps=5", "models.planner.method.down_dims=[8,16]",
+        "models.planner_ctd.method.n_diffusion_steps=5", "models.planner_ctd.method.down_dims=[8,16]",
+        "models.planner_ctd.train={steps: 10}",
         "models.teacher.method.bins=5", "models.teacher.method.unet.down_dims=[8,16]",
         "models.ctd.method.bins=5", "models.ctd.method.unet.down_dims=[8,16]", "models.ctd.train={steps: 10}",
         "offline_rl.cql.iterations=1", "offline_rl.cql.updates=5", "offline_rl.cql.batch_size=16",
@@ -151,9 +153,15 @@ def test_tiny_roundabout_run_through_the_cli(tmp_path):
     assert (run / "offline_rl" / "cql" / "module").is_dir()
     out = rayexp_cli("evaluate", "--config", str(CONFIG), "--run-dir", runs, *TINY).stdout
     df = pd.read_parquet(run / "roundabout_eval.parquet")
-    want = {"bc", "bc_large", "planner", "ctd", "cql", "planner-random-cond", "ppo-cars", "ppo-bicycles"}
+    want = {"bc", "bc_large", "planner", "planner_ctd", "ctd", "cql", "planner-random-cond", "planner_ctd-random-cond",
+            "ppo-cars", "ppo-bicycles"}
     assert set(df["model"]) == want and set(df["traffic"]) == {"ooc", "id"} and len(df) == len(want) * 2 * 2 * 2
     assert df.groupby(["model", "traffic"]).size().eq(4).all() and "crashes_mean" in out
+    # one stage re-evaluated: its rows are replaced, every other method's rows are kept
+    rayexp_cli("evaluate", "--config", str(CONFIG), "--run-dir", runs, *TINY, "evaluate.seed=7", "--model", "planner_ctd")
+    again = pd.read_parquet(run / "roundabout_eval.parquet")
+    assert set(again["model"]) == want and len(again) == len(df)
+    assert again[again["model"] == "bc"].reset_index(drop=True).equals(df[df["model"] == "bc"].reset_index(drop=True))
     rep = rayexp_cli("report", str(run)).stdout
     assert "Table A.5" in rep and (run / "fig_2_3.png").stat().st_size > 0 and (run / "table_a6.csv").exists()
     values = pd.read_parquet(run / "roundabout_values.parquet")

@@ -151,7 +151,7 @@ def test_parallel_evaluation_same_with_1_and_2_actors(ray_session, tmp_path, env
 def test_success_table_mean_and_se_over_seeds(tmp_path):
     import pandas as pd
 
-    from rayexp.smax_report import plot_improvement, success_table
+    from rayexp.smax_report import plot_condition_modes, plot_improvement, plot_k_replaced, success_table
 
     rows = []
     for env, row, wins in (("smax-2v2-hard-id-test", "ID (AAA)", [[1, 1], [1, 0]]), ("smax-2v2-hard-test", "hard", [[0, 0], [1, 0]])):
@@ -165,6 +165,13 @@ def test_success_table_mean_and_se_over_seeds(tmp_path):
     assert cell["success_mean"] == 0.75 and abs(cell["success_sem"] - 0.25) < 1e-12  # seeds: 1.0 and 0.5
     assert table.iloc[1, 1] == "0.25 (0.25)"
     assert plot_improvement(long, tmp_path / "fig.png").stat().st_size > 0
+    assert plot_k_replaced(long, tmp_path / "a16.png") is None  # no stage at two k
+    assert plot_condition_modes(long, {}, tmp_path / "f211.png") is None
+    more = [{**r, "team_name": t} for r in rows for t in ("mappo+p_none", "mappo+p_attn", "mappo+2*p_attn")]
+    _, long = success_table(pd.DataFrame(rows + more))
+    assert plot_k_replaced(long, tmp_path / "a16.png").stat().st_size > 0
+    modes = {"p_none": "none", "p_attn": "cross_attention"}
+    assert plot_condition_modes(long, modes, tmp_path / "f211.png").stat().st_size > 0
 
 
 def test_score_agent_follows_plan_rows_between_replans():
@@ -217,3 +224,59 @@ def test_mappo_checkpoints_and_resumes(ray_session, tmp_path):
     second = json.loads((tmp_path / "progress.json").read_text())
     assert second["iterations"] == 2 and second["env_steps"] >= 200 and list(rows["iteration"]) == [1, 2]
     assert not torch.equal(w0, load_actor(str(tmp_path / "actor.pt")).net[0].weight)  # trained on from the checkpoint
+
+
+def test_team_grammar_replaces_k_agents(tmp_path, env):
+    from rayexp.errors import ConfigError, RayexpError
+    from rayexp.smax_config import load_smax_config
+    from rayexp.smax_eval import SMAXEvalWorker, parse_team
+    from rayexp.smax_report import team_label
+
+    assert [parse_team(t, ["bc"]) for t in ("mappo", "mappo+bc", "mappo+2*bc", "mappo+2*random")] == \
+        [(None, 0), ("bc", 1), ("bc", 2), ("random", 2)]
+    for bad in ("mappo+0*bc", "mappo+x*bc", "bc", "mappo+2*nope"):
+        with pytest.raises(RayexpError, match="unknown team"):
+            parse_team(bad, ["bc"])
+    assert [team_label(t, 3) for t in ("mappo", "mappo+bc", "mappo+2*bc")] == ["3 MAPPO", "2 MAPPO + 1 bc", "1 MAPPO + 2 bc"]
+    with pytest.raises(ConfigError, match="'mappo\\+3\\*bc' replaces 3 agents of a team of 2"):
+        load_smax_config(None, ["n_units=2", "models={bc: {method: {name: bc}}}", "evaluate.teams=[mappo+3*bc]"])
+    obs_dim, n_act = int(env.observation_space("ally_0").shape[0]), int(env.action_space("ally_0").n)
+    torch.save({"obs_dim": obs_dim, "n_actions": n_act, "hidden": [8],
+                "state_dict": SharedActor(obs_dim, n_act, [8]).state_dict()}, tmp_path / "actor.pt")
+    worker = SMAXEvalWorker(str(tmp_path / "actor.pt"), {})
+    kinds = lambda team, seed: [type(a).__name__ for a in worker.agents(team, 3, seed)]  # noqa: E731
+    assert kinds("mappo+random", 4) == ["MAPPOAgent", "RandomAgent", "MAPPOAgent"]  # slot = seed mod n
+    assert kinds("mappo+2*random", 5) == ["RandomAgent", "MAPPOAgent", "RandomAgent"]  # slots 2, 0
+    assert kinds("mappo+3*random", 0) == ["RandomAgent"] * 3
+
+
+def test_with_unit_types_rewrites_only_visible_units(env):
+    from envs.smax import unit_type_condition, with_unit_types
+
+    obs, _ = env.reset(seed=1, options={"team": ("stalker", "stalker")})
+    o = obs["ally_0"]
+    seen = unit_type_condition(o).reshape(4, 3).sum(1) > 0
+    cond = unit_type_condition(with_unit_types(o, enemies=["zealot", "colossus"])).reshape(4, 3)
+    assert cond[:2].tolist() == unit_type_condition(o).reshape(4, 3)[:2].tolist()  # self and teammate unchanged
+    want = np.array([[0, 1, 0], [0, 0, 1]])
+    assert (cond[2:][seen[2:]] == want[seen[2:]]).all() and (cond[2:][~seen[2:]] == 0).all()
+    assert with_unit_types(np.stack([o, o]), teammates=["zealot"]).shape == (2, o.shape[0])
+    with pytest.raises(ValueError, match="enemies: give 2 of stalker, zealot, colossus"):
+        with_unit_types(o, enemies=["marine", "zealot"])
+
+
+def test_futures_figure_plans_each_condition_from_one_start(tmp_path, env):
+    from rayexp.smax_futures import plot_futures, predict_futures
+
+    obs_dim, n_act = env.observation_space("ally_0").shape[0], env.action_space("ally_0").n
+    torch.manual_seed(0)
+    policy = _tiny_planner(obs_dim, n_act, "cross_attention")
+    from envs.smax import OTHER_FEATURES
+
+    start = env.reset(seed=2)[0]["ally_0"].copy()
+    start[:3 * OTHER_FEATURES:OTHER_FEATURES] = 0.5  # every other unit in sight (health > 0), so its type counts
+    futures = predict_futures(policy, start, samples=3)
+    assert list(futures)[0] == "true" and len(futures) == 5
+    assert all(f.shape == (3, 8, obs_dim) and np.allclose(f[:, 0], start, atol=1e-5) for f in futures.values())
+    assert np.abs(futures["2 x zealot"] - futures["2 x colossus"]).max() > 1e-5, "the condition must change the plan"
+    assert plot_futures(futures, tmp_path / "fig.png").stat().st_size > 0
