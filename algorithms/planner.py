@@ -140,6 +140,15 @@ class PlannerNet(nn.Module):
                 s: torch.Tensor | None = None) -> torch.Tensor:
         return self.unet(x, t.float(), None, s=None if s is None else s.float(), cond=cond)
 
+    def predict_x0(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None,
+                   s: torch.Tensor | None = None) -> torch.Tensor:
+        """The clean-trajectory estimate at DDPM step t (converted from epsilon when the net predicts noise)."""
+        out = self(x, t, cond, s)
+        if not self.predict_epsilon:
+            return out
+        a = self.alphas_cumprod[t].view(-1, 1, 1)
+        return (x - (1 - a).sqrt() * out) / a.sqrt()
+
     def sigmas(self) -> torch.Tensor:
         """The DDPM steps as EDM noise levels, ascending with the step index: sqrt((1 - abar_t) / abar_t)."""
         return ((1 - self.alphas_cumprod) / self.alphas_cumprod).sqrt()
@@ -154,11 +163,7 @@ class PlannerNet(nn.Module):
         net sees x sqrt(abar_t) with the known entries clean, as in training; the estimate keeps them too."""
         t = self.step_of(sigma)
         a = self.alphas_cumprod[t].view(-1, 1, 1)
-        x_vp = apply_inpainting(x * a.sqrt(), known, mask)
-        out = self(x_vp, t, cond, s)
-        if self.predict_epsilon:
-            out = (x_vp - (1 - a).sqrt() * out) / a.sqrt()
-        return apply_inpainting(out, known, mask)
+        return apply_inpainting(self.predict_x0(apply_inpainting(x * a.sqrt(), known, mask), t, cond, s), known, mask)
 
 
 def window_condition(model: PlannerNet, future_obs: torch.Tensor, states: torch.Tensor) -> torch.Tensor | None:
@@ -293,15 +298,7 @@ class PlannerPolicy:
                  null: torch.Tensor | None, w: float, generator: torch.Generator | None = None) -> torch.Tensor:
         """Normalised trajectories B, H, D from noise x: DDPM (or DDIM) with classifier-free guidance weight w."""
         m, cfg, acp = self.model, self.cfg, self.model.alphas_cumprod
-
-        def x0(x: torch.Tensor, t: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
-            out = m(x, t, c)
-            if not cfg.predict_epsilon:
-                return out
-            a = acp[t].view(-1, 1, 1)
-            return (x - (1 - a).sqrt() * out) / a.sqrt()
-
-        guided = (lambda x, t: x0(x, t, null)) if cond is None else cfg_denoiser(x0, cond, w, null)
+        guided = (lambda x, t: m.predict_x0(x, t, null)) if cond is None else cfg_denoiser(m.predict_x0, cond, w, null)
         denoise = inpaint_denoiser(guided, known, mask)
 
         def eps(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from rayexp.config import ExperimentConfig
 from rayexp.errors import RayexpError
+from rayexp.report import write_rows
 from rayexp.runs import Run
 
 SEED_STRIDE = 10_000
@@ -167,15 +168,8 @@ def evaluate_roundabout(cfg: ExperimentConfig, run: Run, keep_others: bool = Fal
             refs += [task.remote(m, traffic, env_cfg, jobs[a::e.num_actors])
                      for a in range(min(e.num_actors, len(jobs)))]
     df = pd.DataFrame([r for rows in ray.get(refs) for r in rows])
-    old = run.path / "roundabout_eval.parquet"
-    if keep_others and old.exists():
-        earlier = pd.read_parquet(old)
-        df = pd.concat([earlier[~earlier["model"].isin(df["model"].unique())], df])
     df = df.sort_values(["model", "traffic", "seed_index", "episode"]).reset_index(drop=True)
-    tmp = run.path / ".roundabout_eval.parquet.tmp"
-    df.to_parquet(tmp, index=False)
-    tmp.replace(run.path / "roundabout_eval.parquet")
-    return df
+    return write_rows(df, run.path / "roundabout_eval.parquet", "model" if keep_others else None)
 
 
 def per_seed(df: pd.DataFrame) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import pandas as pd
 import yaml
 
 from rayexp.errors import RayexpError
+from rayexp.report import write_rows
 from rayexp.smax_config import SMAXConfig
 
 
@@ -81,11 +82,4 @@ def run_evaluate(cfg: SMAXConfig, path: Path) -> pd.DataFrame:
                         greedy=e.greedy, guidance=e.guidance, sample_steps=e.sample_steps,
                         replan_every=e.replan_every)
     df["row"] = df["env"].map({v: k for k, v in cfg.eval_envs.items()})
-    out = path / "eval_rounds.parquet"
-    if out.exists():
-        earlier = pd.read_parquet(out)
-        df = pd.concat([earlier[~earlier["team_name"].isin(e.teams)], df], ignore_index=True)
-    tmp = path / ".eval_rounds.parquet.tmp"
-    df.to_parquet(tmp, index=False)
-    tmp.replace(out)
-    return df
+    return write_rows(df, path / "eval_rounds.parquet", keep_other="team_name")

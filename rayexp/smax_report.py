@@ -49,7 +49,8 @@ def success_table(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     long.insert(0, "row", long["env"].map(rows))
     long["team"] = [team_label(t, n) for t in long["team_name"]]
     cell = long.assign(cell=[f"{m:.2f} ({s:.2f})" for m, s in zip(long["success_mean"], long["success_sem"])])
-    order = list(dict.fromkeys(long["team"]))
+    k_of = dict(zip(long["team"], (team_parts(t)[1] for t in long["team_name"])))
+    order = sorted(dict.fromkeys(long["team"]), key=lambda t: k_of[t] > 1)  # n-k MAPPO + k X teams last
     table = cell.pivot(index="row", columns="team", values="cell")[order]
     row_order = sorted(table.index, key=lambda r: (r.removeprefix("ID ").strip("()") in ("AAA", "hard"), not r.startswith("ID")))
     return table.loc[row_order].reset_index(), long
@@ -130,6 +131,7 @@ def plot_k_replaced(long: pd.DataFrame, out: Path) -> Path | None:
         for row in dict.fromkeys(long["row"]):
             sel = long[(long["row"] == row) & ((ks["ego"] == ego) | (ks["k"] == 0))].assign(k=ks["k"]).sort_values("k")
             ax.errorbar(sel["k"], sel["success_mean"], yerr=sel["success_sem"], marker="o", capsize=3, label=f"{ego}, {row}")
+    ax.set_xticks(sorted(ks["k"].dropna().unique().astype(int)))
     ax.set_xlabel("agents replaced by the ego stage (k of n)")
     ax.set_ylabel("success rate")
     ax.set_title("k agents replaced (Fig. A.16 style)")

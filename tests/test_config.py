@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from rayexp.config import load_config
@@ -62,3 +64,21 @@ def test_students_train_after_the_teachers_they_load():
                              " r: {method: {name: reward_model}}, t2: {method: {name: edm_teacher}}}"])
     order = dependency_order(cfg, ["s", "r", "t2"])
     assert order.index("t2") < order.index("s") and order.index("r") < order.index("s")
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (Path(__file__).parents[1] / "tune_configs").glob("*.yaml")))
+def test_every_shipped_config_validates(name):
+    """What the README tells users to run must at least load: experiment, SMAX and sweep configs alike."""
+    from rayexp.smax_config import load_smax_config
+    from rayexp.sweep_config import read_sweep
+
+    path = Path(__file__).parents[1] / "tune_configs" / name
+    if name.startswith("smax_"):
+        load_smax_config(path)
+    elif name.startswith("sweep_"):
+        try:
+            read_sweep(path)
+        except ConfigError as e:  # valid, but its from_run has not been trained in this checkout
+            assert "from_run: run folder" in str(e), e
+    else:
+        load_config(path)

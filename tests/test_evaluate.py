@@ -24,3 +24,16 @@ def test_two_actors_equal_one_actor(tmp_path, ray_session):
     assert one["return"].nunique() > 1, "different seeds give different episodes"
     s = summarize(two)
     assert s.loc[0, "episodes"] == 4 and np.isfinite(s.loc[0, "return_sem"])
+
+
+def test_write_rows_replaces_only_the_methods_evaluated_now(tmp_path):
+    import pandas as pd
+
+    from rayexp.report import write_rows
+
+    path = tmp_path / "rows.parquet"
+    write_rows(pd.DataFrame({"model": ["a", "a", "b"], "score": [1, 2, 3]}), path)
+    out = write_rows(pd.DataFrame({"model": ["b", "c"], "score": [30, 40]}), path, keep_other="model")
+    assert sorted(zip(out["model"], out["score"])) == [("a", 1), ("a", 2), ("b", 30), ("c", 40)]
+    assert pd.read_parquet(path).equals(out) and not list(tmp_path.glob(".*"))
+    assert write_rows(pd.DataFrame({"model": ["c"], "score": [5]}), path)["model"].tolist() == ["c"]  # no keep: replace
