@@ -15,18 +15,25 @@ from rayexp.smax_rounds import play_round
 ROUND_STRIDE = 100_000  # round seed = base + ROUND_STRIDE * seed_index + round
 
 
-def parse_team(team: str, egos: list[str]) -> tuple[str | None, int]:
-    """(ego, k): ``mappo`` -> (None, 0); ``mappo+X`` -> (X, 1); ``mappo+k*X`` -> (X, k): k agents of the team are X,
-    which must be ``random`` or an ego stage (Fig. A.16 replaces k of n agents)."""
+def team_parts(team: str) -> tuple[str | None, int] | None:
+    """(ego, k) of a team name: ``mappo`` -> (None, 0); ``mappo+X`` -> (X, 1); ``mappo+k*X`` -> (X, k): k agents of
+    the team are X (Fig. A.16 replaces k of n agents). None when the name is malformed."""
     if team == "mappo":
         return None, 0
     head, _, rest = team.partition("+")
     count, star, ego = rest.rpartition("*")
-    k = int(count) if star and count.isdigit() else (1 if not star else 0)
-    if head != "mappo" or not ego or k < 1 or (ego != "random" and ego not in egos):
+    if head != "mappo" or not ego or (star and not count.isdigit()):
+        return None
+    return ego, int(count) if star else 1
+
+
+def parse_team(team: str, egos: list[str]) -> tuple[str | None, int]:
+    """``team_parts``, checked: k >= 1 and the ego is ``random`` or one of ``egos``."""
+    parts = team_parts(team)
+    if parts is None or (parts[0] is not None and (parts[1] < 1 or (parts[0] != "random" and parts[0] not in egos))):
         raise RayexpError(f"evaluate.teams: unknown team {team!r}; use mappo, mappo+random, mappo+<stage> or "
                           f"mappo+<k>*<stage> with a stage from: {', '.join(egos) or 'none trained'}")
-    return ego, k
+    return parts
 
 
 class SMAXEvalWorker:

@@ -13,17 +13,9 @@ import pandas as pd
 
 from rayexp.errors import RayexpError
 from rayexp.report import markdown_table, save_figure
-from rayexp.smax_eval import success_summary
+from rayexp.smax_eval import success_summary, team_parts
 
 COND_MODES = ("none", "concat", "cross_attention")
-
-
-def team_parts(team: str) -> tuple[str | None, int]:
-    """(ego, k) of a team name that evaluation already accepted (``mappo``, ``mappo+X``, ``mappo+k*X``)."""
-    if team == "mappo":
-        return None, 0
-    count, star, ego = team.partition("+")[2].rpartition("*")
-    return ego, int(count) if star else 1
 
 
 def team_label(team: str, n: int) -> str:
