@@ -69,11 +69,10 @@ def descending_grid(net: PlannerNet) -> torch.Tensor:
 
 
 class PlannerCTD(Planner):
+    """Built from a ``PlannerCTDConfig``; the frozen ``teacher`` is a trained ``planner`` stage."""
+
     name = "planner_ctd"
     needs: tuple[str, ...] = ("teacher",)
-
-    def __init__(self, cfg: PlannerCTDConfig):
-        super().__init__(cfg)
 
     def build_model(self, spec: DataSpec, teacher: nn.Module | None = None) -> PlannerNet:
         model = PlannerNet(spec, self.cfg, two_times=True)
