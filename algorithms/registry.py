@@ -31,6 +31,9 @@ METHODS = {
     "maze_reward": (MazeRewardConfig, MazeReward),
 }
 
+PLANNER_METHODS = ("planner", "planner_ctd")
+"""Methods that plan state-action trajectories from an observation-read condition (random-condition checks, Fig. 2.11)."""
+
 MethodConfig = Annotated[Union[BCConfig, EDMTeacherConfig, DDPMConfig, RewardModelConfig, CTMStudentConfig,
                                PlannerConfig, PlannerCTDConfig, InverseDynamicsConfig, StateEDMTeacherConfig, StateDDPMConfig,
                                StateCTMStudentConfig, MazeRewardConfig],

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from algorithms.registry import MethodConfig
+from algorithms.registry import PLANNER_METHODS, MethodConfig
 from rayexp.errors import ConfigError
 
 
@@ -180,7 +180,7 @@ class ExperimentConfig(Section):
         missing = [m for m in self.evaluate.models if m not in self.models and m not in self.offline_rl]
         if missing:
             raise ValueError(f"evaluate.models names unknown model(s) {missing}; defined: {sorted(self.models) + sorted(self.offline_rl)}")
-        bad = [m for m in self.evaluate.random_condition if m not in self.models or self.models[m].method.name not in ("planner", "planner_ctd")]
+        bad = [m for m in self.evaluate.random_condition if m not in self.models or self.models[m].method.name not in PLANNER_METHODS]
         if bad:
             raise ValueError(f"evaluate.random_condition names {bad}, which are no planner or planner_ctd stages in models")
         return self

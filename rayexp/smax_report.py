@@ -136,13 +136,14 @@ def planner_cond_modes(run_paths: list[str | Path]) -> dict[str, str]:
     import yaml
 
     from algorithms.planner import PlannerConfig
+    from algorithms.registry import PLANNER_METHODS
 
     default, modes = PlannerConfig.model_fields["cond_mode"].default, {}
     for p in map(Path, run_paths):
         f = p / "smax_config.yaml"
         for stage, st in ((yaml.safe_load(f.read_text()) or {}).get("models", {}) if f.exists() else {}).items():
             method = (st or {}).get("method", {})
-            if method.get("name") in ("planner", "planner_ctd"):
+            if method.get("name") in PLANNER_METHODS:
                 modes[stage] = method.get("cond_mode", default)
     return modes
 
