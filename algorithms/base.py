@@ -15,7 +15,7 @@ Batches are dicts of float tensors (see ``rayexp.windows``):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -47,11 +47,55 @@ class Frozen:
     nets: dict[str, nn.Module] = field(default_factory=dict)
 
 
+class Trained(NamedTuple):
+    """A trained stage read back from its checkpoint, as a method sees the frozen nets it needs."""
+
+    method: "Method"
+    model: nn.Module
+    spec: DataSpec
+
+
+@runtime_checkable
 class Method(Protocol):
+    """Everything the training loop (``rayexp.train``) calls on a method, in the order it calls it:
+    ``needs`` (the frozen roles to load), ``check_frozen`` (refuse them before any training), ``build_model``,
+    ``warm_start`` (initialise from the frozen nets), then ``loss`` every step; ``make_policy`` for evaluation."""
+
     name: str
+    needs: tuple[str, ...]
+
+    def check_frozen(self, spec: DataSpec, frozen: dict[str, Trained]) -> None: ...
 
     def build_model(self, spec: DataSpec) -> nn.Module: ...
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], frozen: Frozen) -> tuple[torch.Tensor, dict[str, float]]: ...
+    def warm_start(self, model: nn.Module, frozen: Frozen) -> None: ...
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], frozen: Frozen,
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]: ...
 
     def make_policy(self, model: nn.Module, spec: DataSpec) -> Policy: ...
+
+
+class MethodBase:
+    """The hooks of ``Method`` that most methods leave as they are: no frozen nets, their own initialisation."""
+
+    name: str = ""
+    needs: tuple[str, ...] = ()
+
+    def check_frozen(self, spec: DataSpec, frozen: dict[str, Trained]) -> None:
+        check_specs(spec, {k: t.spec for k, t in frozen.items()}, self.needs)
+
+    def warm_start(self, model: nn.Module, frozen: Frozen) -> None:
+        return None
+
+
+def check_specs(spec: DataSpec, frozen_specs: dict[str, DataSpec], needs: tuple[str, ...]) -> None:
+    """Raise ValueError if a needed frozen checkpoint is missing or was trained on other shapes."""
+    for name in needs:
+        if name not in frozen_specs:
+            raise ValueError(f"missing frozen checkpoint {name!r} (needs {needs})")
+        other = frozen_specs[name]
+        keys = ("obs_dim", "act_dim") if name == "reward" else ("obs_dim", "act_dim", "obs_history", "action_horizon")
+        bad = [f"{k} {getattr(other, k)} != {getattr(spec, k)}" for k in keys if getattr(other, k) != getattr(spec, k)]
+        if bad:
+            raise ValueError(f"frozen {name!r} checkpoint does not match the dataset: {', '.join(bad)}")

@@ -7,7 +7,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
-from algorithms.base import DataSpec, Frozen, Policy
+from algorithms.base import DataSpec, Frozen, MethodBase, Policy
 from algorithms.nets.mlp import Normalizer, mlp
 
 
@@ -32,7 +32,7 @@ class BCNet(nn.Module):
         return self.net(self.obs_norm(obs_hist).flatten(1)).view(-1, *self.shape)
 
 
-class BC:
+class BC(MethodBase):
     name = "bc"
     needs: tuple[str, ...] = ()
     """Frozen checkpoints this method needs (none)."""
@@ -42,9 +42,6 @@ class BC:
 
     def build_model(self, spec: DataSpec) -> nn.Module:
         return BCNet(spec, self.cfg.hidden)
-
-    def check_frozen(self, spec: DataSpec, frozen_specs: dict[str, DataSpec]) -> None:
-        return None
 
     def loss(self, model: BCNet, batch: dict[str, torch.Tensor], frozen: Frozen) -> tuple[torch.Tensor, dict[str, float]]:
         loss = (model(batch["obs_hist"]) - model.act_norm(batch["actions"])).pow(2).mean()

@@ -7,7 +7,7 @@ import time
 
 import torch
 
-from algorithms.base import DataSpec
+from algorithms.base import DataSpec, Frozen
 from algorithms.student import CTMStudent, CTMStudentConfig
 from algorithms.teacher import DDPM, DDPMConfig, EDMTeacher, EDMTeacherConfig, UnetConfig
 
@@ -48,7 +48,9 @@ def run_inference_bench(quick: bool = False, batch_sizes: tuple[int, ...] = (1, 
     teacher_m = EDMTeacher(EDMTeacherConfig(unet=unet, bins=10 if quick else 80))
     teacher = teacher_m.build_model(spec).eval()
     student_m = CTMStudent(CTMStudentConfig(unet=unet))
-    student = student_m.build_model(spec, teacher=teacher).eval()
+    student = student_m.build_model(spec)
+    student_m.warm_start(student, Frozen({"teacher": teacher}))
+    student = student.eval()
     ddpm_m = DDPM(DDPMConfig(unet=unet, train_steps=100, sampler="ddpm", sample_steps=10 if quick else 100))
     ddim_m = DDPM(DDPMConfig(unet=unet, train_steps=100, sampler="ddim", sample_steps=10))
     ddpm = ddpm_m.build_model(spec).eval()

@@ -10,7 +10,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
-from algorithms.base import DataSpec, Frozen, Policy
+from algorithms.base import DataSpec, Frozen, MethodBase, Policy
 from algorithms.nets.mlp import Normalizer, mlp
 
 
@@ -46,7 +46,7 @@ class InverseDynamicsNet(nn.Module):
         return torch.maximum(torch.minimum(act, self.act_max), self.act_min) if clip else act
 
 
-class InverseDynamics:
+class InverseDynamics(MethodBase):
     name = "inverse_dynamics"
     needs: tuple[str, ...] = ()
 
@@ -55,9 +55,6 @@ class InverseDynamics:
 
     def build_model(self, spec: DataSpec) -> nn.Module:
         return InverseDynamicsNet(spec, self.cfg.hidden)
-
-    def check_frozen(self, spec: DataSpec, frozen_specs: dict[str, DataSpec]) -> None:
-        return None
 
     def loss(self, model: InverseDynamicsNet, batch: dict[str, torch.Tensor], frozen: Frozen) -> tuple[torch.Tensor, dict[str, float]]:
         loss = (model(batch["obs"], batch["next_obs"]) - model.act_norm(batch["action"])).pow(2).mean()

@@ -23,7 +23,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, field_validator
 from torch import nn
 
-from algorithms.base import DataSpec, Frozen
+from algorithms.base import DataSpec, Frozen, MethodBase
 from algorithms.diffusion.samplers import apply_inpainting, cfg_denoiser, ddim_sample, ddpm_sample, inpaint_denoiser
 from algorithms.diffusion.schedules import alphas_cumprod, ddpm_betas
 from algorithms.nets.mlp import Normalizer
@@ -189,7 +189,7 @@ def known_entries(model: PlannerNet, first: torch.Tensor, last: torch.Tensor | N
     return known, mask
 
 
-class Planner:
+class Planner(MethodBase):
     name = "planner"
     needs: tuple[str, ...] = ()
 
@@ -209,9 +209,6 @@ class Planner:
 
     def build_model(self, spec: DataSpec) -> nn.Module:
         return PlannerNet(spec, self.cfg)
-
-    def check_frozen(self, spec: DataSpec, frozen_specs: dict[str, DataSpec]) -> None:
-        return None
 
     def loss(self, model: PlannerNet, batch: dict[str, torch.Tensor], frozen: Frozen,
              generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:

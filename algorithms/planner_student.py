@@ -19,14 +19,13 @@ from typing import Literal
 import torch
 from torch import nn
 
-from algorithms.base import DataSpec, Frozen
+from algorithms.base import DataSpec, Frozen, Trained, check_specs
 from algorithms.diffusion.samplers import cfg_denoiser, student_sample
 from algorithms.diffusion.schedules import append_zero
 from algorithms.planner import Planner, PlannerConfig, PlannerNet, PlannerPolicy, known_entries, window_condition, \
     window_trajectory
 from algorithms.nets.unet1d import drop_condition
 from algorithms.student import ctm_dsm_terms, warm_start
-from algorithms.teacher import check_specs
 
 
 class PlannerCTDConfig(PlannerConfig):
@@ -74,24 +73,25 @@ class PlannerCTD(Planner):
     name = "planner_ctd"
     needs: tuple[str, ...] = ("teacher",)
 
-    def build_model(self, spec: DataSpec, teacher: nn.Module | None = None) -> PlannerNet:
-        model = PlannerNet(spec, self.cfg, two_times=True)
-        if teacher is not None:
-            self.warm_start(model, teacher)
-        return model
+    def build_model(self, spec: DataSpec) -> PlannerNet:
+        return PlannerNet(spec, self.cfg, two_times=True)
 
-    def warm_start(self, model: PlannerNet, teacher: nn.Module) -> list[str]:
-        """Copy the teacher planner's weights; refuse a teacher whose architecture or schedule differs."""
-        own, theirs = model.state_dict(), teacher.state_dict()
+    def check_frozen(self, spec: DataSpec, frozen: dict[str, Trained]) -> None:
+        """Refuse a teacher planner whose architecture or schedule differs (the warm start copies it whole)."""
+        check_specs(spec, {k: t.spec for k, t in frozen.items()}, self.needs)
+        teacher = frozen["teacher"]
+        if teacher.method.name != "planner":
+            raise ValueError(f"the frozen teacher is a {teacher.method.name} stage; planner_ctd distils a planner")
+        own, theirs = self.build_model(teacher.spec).state_dict(), teacher.model.state_dict()
         bad = [k for k, v in theirs.items() if k not in own or own[k].shape != v.shape]
         if bad or not torch.allclose(own["alphas_cumprod"], theirs["alphas_cumprod"]):
             raise ValueError("planner_ctd must repeat its teacher planner's fields (horizon, n_diffusion_steps, "
                              "beta_schedule, down_dims, step_embed_dim, kernel_size, cond_mode, cond_embed_dim, "
                              f"condition); they differ{f' at {bad[0]}' if bad else ' in the noise schedule'}")
-        return warm_start(model, teacher)
 
-    def check_frozen(self, spec: DataSpec, frozen_specs: dict[str, DataSpec]) -> None:
-        check_specs(spec, frozen_specs, self.needs)
+    def warm_start(self, model: PlannerNet, frozen: Frozen) -> None:
+        """Start as the teacher planner: one Euler step of its ODE (the target-time embedding starts at zero)."""
+        warm_start(model, frozen.nets["teacher"])
 
     def loss(self, model: PlannerNet, batch: dict[str, torch.Tensor], frozen: Frozen,
              generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:

@@ -6,10 +6,10 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from algorithms.base import DataSpec, Frozen, Policy
+from algorithms.base import DataSpec, Frozen, MethodBase, Policy
 from algorithms.nets.mlp import Normalizer, mlp
 
 
@@ -32,6 +32,11 @@ class RewardModelConfig(BaseModel):
     name: Literal["reward_model"] = "reward_model"
     hidden: list[int] = [32, 64, 128, 256]
     """Hidden layer widths (Mish), thesis Table B.3."""
+    off_data_weight: float = Field(0.5, ge=0)
+    """Pessimism off the data (not in the thesis; 0 = its plain regression): actions drawn uniformly over the data's
+    action range are also regressed, with this weight, onto the batch's worst return-to-go. A plain regressor
+    extrapolates between the actions the data took at a state, and a student maximising it leaves the data for
+    that made-up optimum; a pessimistic R peaks on the data, so the student picks among the data's modes."""
 
 
 class RewardNet(nn.Module):
@@ -44,6 +49,9 @@ class RewardNet(nn.Module):
         self.act_norm = Normalizer(s.get("act_mean", [0.0] * spec.act_dim), s.get("act_std", [1.0] * spec.act_dim))
         self.rtg_norm = Normalizer(s.get("rtg_mean", [0.0]), s.get("rtg_std", [1.0]))
         self.net = mlp(spec.obs_dim + spec.act_dim, hidden, 1)
+        inf = float("inf")  # the data's action range, rebuilt from the spec (not saved)
+        self.register_buffer("act_low", torch.tensor(s.get("act_min", [-inf] * spec.act_dim)), persistent=False)
+        self.register_buffer("act_high", torch.tensor(s.get("act_max", [inf] * spec.act_dim)), persistent=False)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([self.obs_norm(obs), self.act_norm(action)], dim=-1)).squeeze(-1)
@@ -53,7 +61,7 @@ class RewardNet(nn.Module):
         return self.rtg_norm.unnormalize(self(obs, action)[:, None]).squeeze(-1)
 
 
-class RewardModel:
+class RewardModel(MethodBase):
     name = "reward_model"
     needs: tuple[str, ...] = ()
 
@@ -63,13 +71,18 @@ class RewardModel:
     def build_model(self, spec: DataSpec) -> RewardNet:
         return RewardNet(spec, self.cfg.hidden)
 
-    def check_frozen(self, spec: DataSpec, frozen_specs: dict[str, DataSpec]) -> None:
-        return None
-
-    def loss(self, model: RewardNet, batch: dict[str, torch.Tensor], frozen: Frozen) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, model: RewardNet, batch: dict[str, torch.Tensor], frozen: Frozen,
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         target = model.rtg_norm(batch["rtg"][:, None]).squeeze(-1)
-        loss = (model(batch["obs"], batch["action"]) - target).pow(2).mean()
-        return loss, {"loss": loss.item()}
+        fit = (model(batch["obs"], batch["action"]) - target).pow(2).mean()
+        loss, metrics = fit, {"fit": fit.item()}
+        if self.cfg.off_data_weight > 0 and torch.isfinite(model.act_high - model.act_low).all():
+            u = torch.rand(batch["action"].shape, generator=generator).to(target.device)
+            off = (model(batch["obs"], model.act_low + u * (model.act_high - model.act_low)) - target.min()).pow(2).mean()
+            loss = loss + self.cfg.off_data_weight * off
+            metrics["off_data"] = off.item()
+        metrics["loss"] = loss.item()
+        return loss, metrics
 
     def make_policy(self, model: RewardNet, spec: DataSpec) -> Policy:
         raise TypeError("a reward model is not a policy; evaluate the stages that use it (students) instead")

@@ -19,11 +19,11 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from algorithms.base import DataSpec, Frozen
+from algorithms.base import DataSpec, Frozen, MethodBase
 from algorithms.diffusion.samplers import apply_inpainting, ddim_sample, ddpm_sample, heun_sample, inpaint_denoiser, \
     student_sample, student_times
 from algorithms.nets.mlp import Normalizer, mlp
-from algorithms.student import CTMStudent, CTMStudentConfig, ractd_loss, warm_start
+from algorithms.student import CTMStudent, CTMStudentConfig, ractd_loss
 from algorithms.teacher import DDPM, ActionDiffusionNet, DDPMConfig, EDMTeacher, EDMTeacherConfig
 
 # A sampler gets (model, global cond B,G, known B,H,D, mask B,H,D) and returns the normalised plan B, H, D.
@@ -34,6 +34,8 @@ def state_spec(spec: DataSpec) -> DataSpec:
     """The dataset's spec seen by the action-chunk nets: 'actions' are the states, the history is (start, goal)."""
     s = dict(spec.stats)
     s.update({"act_mean": s.get("obs_mean", [0.0] * spec.obs_dim), "act_std": s.get("obs_std", [1.0] * spec.obs_dim)})
+    for key in ("act_min", "act_max"):  # the 'actions' are states: no action range applies
+        s.pop(key, None)
     return DataSpec(obs_dim=spec.obs_dim, act_dim=spec.obs_dim, obs_history=2, action_horizon=spec.action_horizon,
                     gamma=spec.gamma, stats=s)
 
@@ -146,16 +148,14 @@ class StateCTMStudent(CTMStudent):
     """CTM student over state plans, distilled from a ``state_edm_teacher`` (stage ``teacher``), warm-started from it."""
 
     name = "state_ctm_student"
+    teacher_method = "state_edm_teacher"
 
     def __init__(self, cfg: StateCTMStudentConfig):
         super().__init__(cfg)
         self._plain = CTMStudentConfig(**{**cfg.model_dump(), "name": "ctm_student", "reward_weight": 0.0})
 
-    def build_model(self, spec: DataSpec, teacher: nn.Module | None = None) -> ActionDiffusionNet:
-        return super().build_model(state_spec(spec), teacher)
-
-    def warm_start(self, model: nn.Module, teacher: nn.Module) -> list[str]:
-        return warm_start(model, teacher)
+    def build_model(self, spec: DataSpec) -> ActionDiffusionNet:
+        return super().build_model(state_spec(spec))
 
     def loss(self, model, batch, frozen: Frozen, generator: torch.Generator | None = None):
         b = state_batch(batch)
@@ -220,7 +220,7 @@ class MazeRewardNet(nn.Module):
         return torch.sigmoid(self(obs, goal_xy))
 
 
-class MazeReward:
+class MazeReward(MethodBase):
     """Classifier of the sparse maze reward on (state, goal) pairs: the window's own goal for every state in it,
     plus a goal drawn near each state (balanced positives). Labels are exact: |s_xy - g| < radius."""
 
@@ -232,9 +232,6 @@ class MazeReward:
 
     def build_model(self, spec: DataSpec) -> MazeRewardNet:
         return MazeRewardNet(spec, self.cfg.hidden)
-
-    def check_frozen(self, spec: DataSpec, frozen_specs: dict[str, DataSpec]) -> None:
-        return None
 
     def loss(self, model: MazeRewardNet, batch: dict[str, torch.Tensor], frozen: Frozen,
              generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:

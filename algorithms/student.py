@@ -11,11 +11,11 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
-from algorithms.base import DataSpec, Frozen, Policy
+from algorithms.base import DataSpec, Frozen, MethodBase, Policy, Trained, check_specs
 from algorithms.diffusion.edm import CTMDenoiser, pseudo_huber
 from algorithms.diffusion.samplers import student_sample, student_times
 from algorithms.diffusion.schedules import append_zero, karras_sigmas
-from algorithms.teacher import ActionDiffusionNet, UnetConfig, as_obs_tensor, build_unet, check_specs, reward_term
+from algorithms.teacher import ActionDiffusionNet, UnetConfig, as_obs_tensor, build_unet, reward_term
 
 
 class CTMStudentConfig(BaseModel):
@@ -122,32 +122,55 @@ def ractd_loss(student: ActionDiffusionNet, target: ActionDiffusionNet, teacher:
             raise ValueError("reward_weight > 0 needs a reward model")
         x_T = cfg.sigma_max * torch.randn(x0.shape, generator=generator).to(dev)
         x_0 = student.net(x_T, x_T.new_full((B,), cfg.sigma_max), x_T.new_zeros(B), gc)
-        r = reward_term(reward_model, batch["obs"], x_0, student.act_norm)
+        r = reward_term(reward_model, batch["obs"], x_0, student)
         loss = loss + cfg.reward_weight * r
         metrics["reward_loss"] = r.item()
     metrics["loss"] = loss.item()
     return loss, metrics
 
 
-class CTMStudent:
+SCHEDULE_KEYS = ("sigma_min", "sigma_max", "sigma_data")
+
+
+def check_teacher(student_cfg, teacher: Trained, teacher_method: str) -> None:
+    """Refuse a teacher the student cannot start from: another method, another U-Net or another noise schedule."""
+    t = teacher.method
+    if t.name != teacher_method:
+        raise ValueError(f"the frozen teacher is a {t.name} stage; {student_cfg.name} distils a {teacher_method}")
+    bad = [k for k in SCHEDULE_KEYS if getattr(t.cfg, k) != getattr(student_cfg, k)]
+    bad += [f"unet.{k}" for k, v in student_cfg.unet.model_dump().items() if getattr(t.cfg.unet, k) != v]
+    if bad:
+        shown = ", ".join(f"{k} {_field(t.cfg, k)} != {_field(student_cfg, k)}" for k in bad)
+        raise ValueError(f"the student must repeat its teacher's architecture and noise schedule ({shown}); "
+                         "copy the teacher stage's values")
+
+
+def _field(cfg, dotted: str):
+    for part in dotted.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+class CTMStudent(MethodBase):
     name = "ctm_student"
-    needs: tuple[str, ...] = ("teacher", "reward")
-    """Frozen checkpoints required; ("teacher",) when reward_weight == 0 (set per instance)."""
+    teacher_method = "edm_teacher"
+    """The method of the frozen ``teacher`` stage it distils and starts from."""
 
     def __init__(self, cfg: CTMStudentConfig):
         self.cfg = cfg
         self.needs = ("teacher", "reward") if cfg.reward_weight > 0 else ("teacher",)
 
-    def build_model(self, spec: DataSpec, teacher: nn.Module | None = None) -> ActionDiffusionNet:
-        """The student network; warm-started from ``teacher`` (same UnetConfig) when given."""
+    def build_model(self, spec: DataSpec) -> ActionDiffusionNet:
         c = self.cfg
-        model = ActionDiffusionNet(spec, CTMDenoiser(build_unet(spec, c.unet, two_times=True), c.sigma_data, c.sigma_min))
-        if teacher is not None:
-            warm_start(model, teacher)
-        return model
+        return ActionDiffusionNet(spec, CTMDenoiser(build_unet(spec, c.unet, two_times=True), c.sigma_data, c.sigma_min))
 
-    def check_frozen(self, spec: DataSpec, frozen_specs: dict[str, DataSpec]) -> None:
-        check_specs(spec, frozen_specs, self.needs)
+    def check_frozen(self, spec: DataSpec, frozen: dict[str, Trained]) -> None:
+        check_specs(spec, {k: t.spec for k, t in frozen.items()}, self.needs)
+        check_teacher(self.cfg, frozen["teacher"], self.teacher_method)
+
+    def warm_start(self, model: ActionDiffusionNet, frozen: Frozen) -> None:
+        """Start as the teacher: with the target-time embedding at zero, G is one Euler step of its ODE."""
+        warm_start(model, frozen.nets["teacher"])
 
     def loss(self, model: ActionDiffusionNet, batch: dict[str, torch.Tensor], frozen: Frozen,
              generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:

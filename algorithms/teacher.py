@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
-from algorithms.base import DataSpec, Frozen, Policy
+from algorithms.base import DataSpec, Frozen, MethodBase, Policy
 from algorithms.diffusion.edm import EDMDenoiser, bin_sigmas, lognormal_sigmas, pseudo_huber
 from algorithms.diffusion.samplers import ddim_sample, ddpm_sample, heun_sample
 from algorithms.diffusion.schedules import alphas_cumprod, append_zero, ddpm_betas, karras_sigmas
@@ -55,6 +55,10 @@ class ActionDiffusionNet(nn.Module):
         self.act_norm = Normalizer(spec_stat(spec, "act_mean", 0.0, spec.act_dim), spec_stat(spec, "act_std", 1.0, spec.act_dim))
         self.net = net
         self.shape = (spec.action_horizon, spec.act_dim)
+        # The data's action range, rebuilt from the spec (not saved): what the env executes and the reward model saw.
+        inf = float("inf")
+        self.register_buffer("act_low", torch.tensor(spec_stat(spec, "act_min", -inf, spec.act_dim)), persistent=False)
+        self.register_buffer("act_high", torch.tensor(spec_stat(spec, "act_max", inf, spec.act_dim)), persistent=False)
 
     def global_cond(self, obs_hist: torch.Tensor) -> torch.Tensor:
         """B, h, obs_dim -> B, h*obs_dim normalised."""
@@ -70,9 +74,14 @@ def as_obs_tensor(obs_hist, model: nn.Module) -> torch.Tensor:
     return torch.as_tensor(obs_hist, dtype=torch.float32, device=device)
 
 
-def reward_term(reward_model: nn.Module, obs: torch.Tensor, actions_norm: torch.Tensor, act_norm: Normalizer) -> torch.Tensor:
-    """-R(s_n, a_hat_n): the frozen reward model on the first action of a predicted normalised chunk B, c, A."""
-    return -reward_model(obs, act_norm.unnormalize(actions_norm[:, 0])).mean()
+def reward_term(reward_model: nn.Module, obs: torch.Tensor, actions_norm: torch.Tensor, net: ActionDiffusionNet) -> torch.Tensor:
+    """-R(s_n, a_hat_n): the frozen reward model on the first action of a predicted normalised chunk B, c, A.
+
+    The action is clamped to the data's range first: the env clips what it executes, and R never saw actions
+    outside the data, so without the clamp the student is rewarded for pushing actions where R extrapolates."""
+    action = net.act_norm.unnormalize(actions_norm[:, 0])
+    action = torch.maximum(torch.minimum(action, net.act_high), net.act_low)
+    return -reward_model(obs, action).mean()
 
 
 class EDMTeacherConfig(BaseModel):
@@ -93,19 +102,7 @@ class EDMTeacherConfig(BaseModel):
     unet: UnetConfig = UnetConfig()
 
 
-def check_specs(spec: DataSpec, frozen_specs: dict[str, DataSpec], needs: tuple[str, ...]) -> None:
-    """Raise ValueError if a needed frozen checkpoint is missing or was trained on other shapes."""
-    for name in needs:
-        if name not in frozen_specs:
-            raise ValueError(f"missing frozen checkpoint {name!r} (needs {needs})")
-        other = frozen_specs[name]
-        keys = ("obs_dim", "act_dim") if name == "reward" else ("obs_dim", "act_dim", "obs_history", "action_horizon")
-        bad = [f"{k} {getattr(other, k)} != {getattr(spec, k)}" for k in keys if getattr(other, k) != getattr(spec, k)]
-        if bad:
-            raise ValueError(f"frozen {name!r} checkpoint does not match the dataset: {', '.join(bad)}")
-
-
-class EDMTeacher:
+class EDMTeacher(MethodBase):
     name = "edm_teacher"
     needs: tuple[str, ...] = ()
     """Frozen checkpoints required; ("reward",) when reward_weight > 0 (set per instance)."""
@@ -116,9 +113,6 @@ class EDMTeacher:
 
     def build_model(self, spec: DataSpec) -> ActionDiffusionNet:
         return ActionDiffusionNet(spec, EDMDenoiser(build_unet(spec, self.cfg.unet), self.cfg.sigma_data, self.cfg.sigma_min))
-
-    def check_frozen(self, spec: DataSpec, frozen_specs: dict[str, DataSpec]) -> None:
-        check_specs(spec, frozen_specs, self.needs)
 
     def sigmas(self, device: torch.device | str = "cpu") -> torch.Tensor:
         c = self.cfg
@@ -140,7 +134,7 @@ class EDMTeacher:
         metrics = {"dsm": dsm.item()}
         loss = dsm
         if c.reward_weight > 0:
-            r = reward_term(frozen.nets["reward"], batch["obs"], model.net(noisy, sigma, gc, cond), model.act_norm)
+            r = reward_term(frozen.nets["reward"], batch["obs"], model.net(noisy, sigma, gc, cond), model)
             loss = loss + c.reward_weight * r
             metrics["reward_loss"] = r.item()
         metrics["loss"] = loss.item()
@@ -172,7 +166,7 @@ class DDPMConfig(BaseModel):
     unet: UnetConfig = UnetConfig()
 
 
-class DDPM:
+class DDPM(MethodBase):
     """Epsilon-prediction DDPM on the same backbone (the integer timestep feeds the time embedding)."""
 
     name = "ddpm"
@@ -184,9 +178,6 @@ class DDPM:
 
     def build_model(self, spec: DataSpec) -> ActionDiffusionNet:
         return ActionDiffusionNet(spec, build_unet(spec, self.cfg.unet))
-
-    def check_frozen(self, spec: DataSpec, frozen_specs: dict[str, DataSpec]) -> None:
-        check_specs(spec, frozen_specs, self.needs)
 
     def loss(self, model: ActionDiffusionNet, batch: dict[str, torch.Tensor], frozen: Frozen,
              generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:

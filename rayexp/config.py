@@ -94,7 +94,8 @@ class TrainConfig(Section):
     log_every: int = Field(50, gt=0)
     num_workers: int = Field(1, gt=0)
     use_gpu: bool = False
-    seed: int = 0
+    seed: int | None = None
+    """Initialisation and batch-sampling seed; None: the experiment's ``seed``."""
 
 
 class ModelStage(Section):
@@ -188,7 +189,8 @@ class ExperimentConfig(Section):
     def stage_train(self, stage: str) -> TrainConfig:
         """The top-level ``train`` section with the stage's own overrides applied."""
         try:
-            return TrainConfig(**{**self.train.model_dump(), **self.models[stage].train})
+            tc = TrainConfig(**{**self.train.model_dump(), **self.models[stage].train})
+            return tc if tc.seed is not None else tc.model_copy(update={"seed": self.seed})
         except ValidationError as e:
             raise ValueError(f"models.{stage}.train: {_first_error(e)}") from None
 

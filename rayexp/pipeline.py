@@ -94,7 +94,7 @@ def dependency_order(cfg: ExperimentConfig, stages: list[str]) -> list[str]:
 
     def deps(stage: str) -> list[str]:
         st = cfg.models[stage]
-        return [st.frozen.get(role, role) for role in getattr(make_method(st.method), "needs", ())]
+        return [st.frozen.get(role, role) for role in make_method(st.method).needs]
 
     order: list[str] = []
     visiting: set[str] = set()

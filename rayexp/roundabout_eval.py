@@ -4,8 +4,10 @@ and on the training compositions (ID); crashes per 100 episodes and mean reward,
 Methods: the run's trained stages (BC, Large BC, planner, ...), its RLlib offline baselines (``offline_rl``, e.g.
 discrete CQL), its PPO expert(s) (``evaluate.experts``) and planners with a random type condition
 (``evaluate.random_condition``, Table A.6). Episode i of seed k runs on env seed ``evaluate.seed + 10000 k + i``,
-whichever Ray task gets it; each (method, traffic) is split into ``evaluate.num_actors`` Ray tasks, each running its
-episodes in lockstep with one batched policy call per step (``run_lockstep``); replanning every step (Algorithm 1).
+whichever Ray task gets it. Each (method, traffic, seed k) is one Ray task running its episodes in lockstep with one
+batched policy call per step (``run_lockstep``; replanning every step, Algorithm 1), torch seeded by the seed's first
+episode: the batches never depend on ``evaluate.num_actors``, which only caps the tasks in flight, so 1 actor and N
+give the same rows.
 Rows go to RUN/roundabout_eval.parquet; ``rayexp.roundabout_report`` turns them into the tables and figure.
 """
 from __future__ import annotations
@@ -114,7 +116,7 @@ def run_lockstep(envs: list, policy, seeds: list[int], obs_history: int) -> list
     """Roll out one episode per env in lockstep, replanning every step with ONE batched policy call for all
     running episodes (Algorithm 1, first action executed). Batching amortises the per-call cost of a diffusion
     planner (80 network evaluations per action) over the episodes; torch is seeded with ``seeds[0]``, so sampler
-    noise depends on the chunk, the env seeds do not. ms_per_action: batched planning time / actions taken."""
+    noise depends on the batch: callers keep the batches fixed. ms_per_action: batched planning time / actions taken."""
     import torch
 
     torch.manual_seed(seeds[0])
@@ -159,15 +161,18 @@ def evaluate_roundabout(cfg: ExperimentConfig, run: Run, keep_others: bool = Fal
     e = cfg.evaluate
     if e.execute != "first":
         raise RayexpError("evaluate.execute: the roundabout evaluation replans every step (Algorithm 1); set evaluate.execute=first")
-    jobs = [(k, i, e.seed + SEED_STRIDE * k + i) for k in range(e.seeds) for i in range(e.episodes)]
+    batches = [[(k, i, e.seed + SEED_STRIDE * k + i) for i in range(e.episodes)] for k in range(e.seeds)]
     task = ray.remote(num_cpus=1)(run_chunk)
-    refs = []
-    for m in methods(cfg, run):
-        for traffic, env_id in traffic_envs(cfg.env.id).items():
-            env_cfg = {"id": env_id, "split": cfg.env.split, "kwargs": cfg.env.kwargs}
-            refs += [task.remote(m, traffic, env_cfg, jobs[a::e.num_actors])
-                     for a in range(min(e.num_actors, len(jobs)))]
-    df = pd.DataFrame([r for rows in ray.get(refs) for r in rows])
+    calls = [(m, traffic, {"id": env_id, "split": cfg.env.split, "kwargs": cfg.env.kwargs}, batch)
+             for m in methods(cfg, run) for traffic, env_id in traffic_envs(cfg.env.id).items() for batch in batches]
+    rows, pending = [], []
+    for call in calls:  # at most num_actors tasks in flight
+        if len(pending) == e.num_actors:
+            done, pending = ray.wait(pending, num_returns=1)
+            rows += [r for out in ray.get(done) for r in out]
+        pending.append(task.remote(*call))
+    rows += [r for out in ray.get(pending) for r in out]
+    df = pd.DataFrame(rows)
     df = df.sort_values(["model", "traffic", "seed_index", "episode"]).reset_index(drop=True)
     return write_rows(df, run.path / "roundabout_eval.parquet", "model" if keep_others else None)
 

@@ -224,7 +224,7 @@ def _needs(cfg: ExperimentConfig, stage: str) -> tuple[str, ...]:
     from algorithms.registry import make_method
 
     st = cfg.models[stage]
-    return tuple(st.frozen.get(n, n) for n in getattr(make_method(st.method), "needs", ()))
+    return tuple(st.frozen.get(n, n) for n in make_method(st.method).needs)
 
 
 def _check_eval_key(sweep: SweepConfig, key: str, axis: Axis, source: str) -> None:

@@ -19,7 +19,7 @@ import torch
 from pydantic import TypeAdapter
 from torch import nn
 
-from algorithms.base import DataSpec, Frozen
+from algorithms.base import DataSpec, Frozen, Method, Trained
 from algorithms.registry import MethodConfig, make_method
 from rayexp.errors import RayexpError
 
@@ -61,7 +61,7 @@ def save_model(path: Path, method_cfg, spec: DataSpec, model: nn.Module, step: i
     tmp.replace(path)
 
 
-def load_model(path: str | Path) -> tuple[Any, nn.Module, DataSpec]:
+def load_model(path: str | Path) -> Trained:
     """(method, model in eval mode, spec) from a ``models/<stage>.pt`` file."""
     path = Path(path)
     if not path.is_file():
@@ -74,27 +74,29 @@ def load_model(path: str | Path) -> tuple[Any, nn.Module, DataSpec]:
         model.load_state_dict(ckpt["state_dict"])
     except (RuntimeError, KeyError, TypeError, ValueError) as e:
         raise RayexpError(f"model checkpoint {path} cannot be loaded ({str(e).splitlines()[0]}); retrain that stage") from None
-    return method, model.eval(), spec
+    return Trained(method, model.eval(), spec)
 
 
-def load_frozen(method, frozen_paths: dict[str, str], spec: DataSpec) -> Frozen:
-    """Load the frozen networks a method needs and check they match the dataset's shapes."""
-    needs = getattr(method, "needs", ())
-    missing = [n for n in needs if n not in frozen_paths or not Path(frozen_paths[n]).is_file()]
+def load_frozen(method: Method, frozen_paths: dict[str, str], spec: DataSpec) -> Frozen:
+    """Load the frozen networks a method needs and let the method refuse them (shapes, architecture, schedule)."""
+    missing = [n for n in method.needs if n not in frozen_paths or not Path(frozen_paths[n]).is_file()]
     if missing:
         where = ", ".join(f"{n}: {frozen_paths.get(n, '(not configured)')}" for n in missing)
         raise RayexpError(f"{method.name} needs trained {', '.join(missing)} checkpoint(s) ({where}); train them first")
-    nets, specs = {}, {}
-    for name in needs:
-        _, net, net_spec = load_model(frozen_paths[name])
-        nets[name] = net.requires_grad_(False)
-        specs[name] = net_spec
-    if hasattr(method, "check_frozen"):
-        try:
-            method.check_frozen(spec, specs)
-        except ValueError as e:
-            raise RayexpError(f"{method.name}: {e}") from None
-    return Frozen(nets)
+    trained = {name: load_model(frozen_paths[name]) for name in method.needs}
+    try:
+        method.check_frozen(spec, trained)
+    except ValueError as e:
+        raise RayexpError(f"{method.name}: {e}") from None
+    return Frozen({name: t.model.requires_grad_(False) for name, t in trained.items()})
+
+
+def init_model(method: Method, spec: DataSpec, frozen: Frozen, seed: int) -> nn.Module:
+    """A stage's network before its first step: built from ``seed``, then warm-started from its frozen nets."""
+    torch.manual_seed(seed)
+    model = method.build_model(spec)
+    method.warm_start(model, frozen)
+    return model
 
 
 class TrainingState:
@@ -115,10 +117,7 @@ class TrainingState:
                                      dc.termination_penalty, config.get("cond_dim", 0))
         self.spec = self.windows.spec
         self.frozen = load_frozen(self.method, config["frozen"], self.spec)
-        torch.manual_seed(self.tc.seed)
-        self.model = self.method.build_model(self.spec)
-        if hasattr(self.method, "warm_start") and "teacher" in self.frozen.nets:
-            self.method.warm_start(self.model, self.frozen.nets["teacher"])
+        self.model = init_model(self.method, self.spec, self.frozen, self.tc.seed)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.tc.lr, weight_decay=self.tc.weight_decay)
         self.frozen.nets["ema"] = self.ema
@@ -136,14 +135,19 @@ class TrainingState:
         self.starts = [*state["starts"], self.step]
 
     def advance(self, until: int, rng: np.random.Generator, world: int = 1, on_step=None) -> dict[str, float]:
-        """Train up to step ``until``; logs history every ``log_every`` and calls ``on_step(step, metrics)``."""
-        tc, metrics = self.tc, {}
+        """Train up to step ``until``; every ``log_every`` steps a history row holds the mean metrics since the last
+        row; calls ``on_step(step, metrics)`` after each step."""
+        tc, metrics, window = self.tc, {}, []
         while self.step < until:
             metrics = train_step(self.method, self.model, self.ema, self.optimizer, self.windows.sample(tc.batch_size, rng),
                                  self.frozen, tc.grad_clip, tc.ema_decay, world)
             self.step += 1
+            window.append(metrics)
             if self.step % tc.log_every == 0 or self.step == tc.steps:
-                self.history.append({"step": self.step, **metrics})
+                # the mean over the steps since the last row: one batch's loss is too noisy to show a trend
+                keys = dict.fromkeys(k for m in window for k in m)
+                self.history.append({"step": self.step, **{k: float(np.mean([m[k] for m in window if k in m])) for k in keys}})
+                window = []
             if on_step is not None:
                 on_step(self.step, metrics)
         return metrics
@@ -193,7 +197,7 @@ def stage_config(cfg, stage: str, dataset: str | Path, models_dir: Path, threads
     st = cfg.models[stage]
     method = make_method(st.method)
     # A role (teacher, reward) is the stage of that name unless the stage maps it: frozen: {teacher: teacher_rw}.
-    frozen_paths = {n: str(Path(models_dir) / f"{st.frozen.get(n, n)}.pt") for n in getattr(method, "needs", ())}
+    frozen_paths = {n: str(Path(models_dir) / f"{st.frozen.get(n, n)}.pt") for n in method.needs}
     return {"stage": stage, "dataset": str(dataset), "method": st.method.model_dump(mode="json"),
             "train": cfg.stage_train(stage).model_dump(), "data": cfg.data.model_dump(), "frozen": frozen_paths,
             "threads": threads}

@@ -16,6 +16,7 @@ from torch import nn
 from algorithms.base import DataSpec, Frozen
 from algorithms.student import CTMStudent, CTMStudentConfig
 from algorithms.teacher import EDMTeacher, EDMTeacherConfig, UnetConfig
+from rayexp.train import init_model
 
 M, S, C, A = 1.0, 0.1, 4, 2
 TINY_UNET = UnetConfig(step_embed_dim=16, down_dims=[32], kernel_size=3, n_groups=8)
@@ -89,18 +90,18 @@ def trained_teacher():
 
 def train_student(teacher: nn.Module, reward_weight: float, steps: int, seed: int = 0):
     """(method, model) of a CTM student distilled from ``teacher`` with the exact reward model."""
-    torch.manual_seed(seed)
     method = CTMStudent(CTMStudentConfig(unet=TINY_UNET, reward_weight=reward_weight, bins=TEACHER_BINS, solver_steps_max=2))
-    model = method.build_model(bimodal_spec(), teacher=teacher)
+    frozen = Frozen({"teacher": teacher, "reward": ExactReward()})
+    model = init_model(method, bimodal_spec(), frozen, seed)  # as rayexp.train builds every stage
     ema = ema_copy(model)
-    frozen = Frozen({"ema": ema, "teacher": teacher, "reward": ExactReward()})
+    frozen.nets["ema"] = ema
     train(method, model, steps, frozen, lr=1e-3, batch_size=128, ema=ema, ema_decay=0.95, seed=seed)
     return method, model.eval()
 
 
 @pytest.fixture(scope="session")
 def plain_student(trained_teacher):
-    return train_student(trained_teacher[1], reward_weight=0.0, steps=200)
+    return train_student(trained_teacher[1], reward_weight=0.0, steps=400)
 
 
 def ema_copy(model: nn.Module) -> nn.Module:

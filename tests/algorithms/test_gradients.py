@@ -2,11 +2,12 @@
 import pytest
 import torch
 
-from algorithms.base import DataSpec, Frozen
+from algorithms.base import DataSpec, Frozen, Trained
 from algorithms.reward_model import RewardModel, RewardModelConfig
 from algorithms.student import CTMStudent, CTMStudentConfig, warm_start
 from algorithms.teacher import EDMTeacher, EDMTeacherConfig
 from conftest import TINY_UNET, bimodal_batch, bimodal_spec, ema_copy
+from rayexp.train import init_model
 
 # Behind the zero-initialised last layer of the target-time embedding: exactly zero on the very first step.
 ZERO_AT_INIT = ("net.inner.s_embed.1.",)
@@ -19,8 +20,9 @@ def test_ractd_grads_reach_student_only(reward_weight):
     teacher = EDMTeacher(EDMTeacherConfig(unet=TINY_UNET)).build_model(spec)
     reward = RewardModel(RewardModelConfig()).build_model(spec)
     method = CTMStudent(CTMStudentConfig(unet=TINY_UNET, reward_weight=reward_weight))
-    student = method.build_model(spec, teacher=teacher)
-    frozen = Frozen({"ema": ema_copy(student), "teacher": teacher, "reward": reward})
+    frozen = Frozen({"teacher": teacher, "reward": reward})
+    student = init_model(method, spec, frozen, seed=0)
+    frozen.nets["ema"] = ema_copy(student)
     loss, metrics = method.loss(student, bimodal_batch(16, torch.Generator().manual_seed(0)), frozen)
     loss.backward()
     assert torch.isfinite(loss) and ("reward_loss" in metrics) == (reward_weight > 0)
@@ -52,11 +54,21 @@ def test_check_frozen_refuses_mismatched_teacher():
     method = CTMStudent(CTMStudentConfig(reward_weight=1.0))
     assert method.needs == ("teacher", "reward")
     assert CTMStudent(CTMStudentConfig()).needs == ("teacher",)
-    method.check_frozen(spec, {"teacher": spec, "reward": spec})
+    teacher_m = EDMTeacher(EDMTeacherConfig())
+    teacher = Trained(teacher_m, teacher_m.build_model(spec), spec)
+    reward = Trained(RewardModel(RewardModelConfig()), None, spec)
+    method.check_frozen(spec, {"teacher": teacher, "reward": reward})
     with pytest.raises(ValueError, match="action_horizon"):
-        method.check_frozen(spec, {"teacher": DataSpec(obs_dim=1, act_dim=2, action_horizon=8), "reward": spec})
+        other = DataSpec(obs_dim=1, act_dim=2, action_horizon=8)
+        method.check_frozen(spec, {"teacher": teacher._replace(spec=other), "reward": reward})
     with pytest.raises(ValueError, match="reward"):
-        method.check_frozen(spec, {"teacher": spec})
+        method.check_frozen(spec, {"teacher": teacher})
+    with pytest.raises(ValueError, match=r"unet.down_dims \[32, 64, 128\] != \[32\]"):
+        CTMStudent(CTMStudentConfig(unet=TINY_UNET)).check_frozen(spec, {"teacher": teacher})
+    with pytest.raises(ValueError, match="sigma_max 80.0 != 40.0"):
+        CTMStudent(CTMStudentConfig(sigma_max=40.0)).check_frozen(spec, {"teacher": teacher})
+    with pytest.raises(ValueError, match="distils a edm_teacher"):
+        CTMStudent(CTMStudentConfig()).check_frozen(spec, {"teacher": reward})
 
 
 def test_reward_aware_teacher_needs_reward_and_trains():

@@ -3,11 +3,12 @@ and, on synthetic two-direction trajectories, a one-step student that follows th
 import pytest
 import torch
 
-from algorithms.base import DataSpec, Frozen
+from algorithms.base import DataSpec, Frozen, Trained
 from algorithms.diffusion.samplers import heun_sample
 from algorithms.planner import Planner, PlannerConfig, known_entries
 from algorithms.planner_student import PlannerCTD, PlannerCTDConfig, descending_grid, jump, teacher_denoiser
 from conftest import ema_copy, train
+from rayexp.train import init_model
 
 H, STEP = 8, 0.3
 SPEC = DataSpec(obs_dim=2, act_dim=2, action_horizon=H, discrete_actions=True)
@@ -36,9 +37,8 @@ def teacher():
 
 
 def distil(teacher, steps: int):
-    torch.manual_seed(1)
     method = PlannerCTD(PlannerCTDConfig(**ARCH, solver_steps_max=2))
-    model = method.build_model(SPEC, teacher=teacher)
+    model = init_model(method, SPEC, Frozen({"teacher": teacher}), seed=1)
     ema = ema_copy(model)
     train(method, model, steps, Frozen({"teacher": teacher, "ema": ema}), lr=3e-3, batch_size=32, ema=ema,
           ema_decay=0.9, batch_fn=direction_batch, seed=1)
@@ -56,7 +56,7 @@ def _inputs(model, n: int, seed: int):
 
 
 def test_warm_started_student_is_one_euler_step_of_the_teacher(teacher):
-    student = PlannerCTD(PlannerCTDConfig(**ARCH)).build_model(SPEC, teacher=teacher)
+    student = init_model(PlannerCTD(PlannerCTDConfig(**ARCH)), SPEC, Frozen({"teacher": teacher}), seed=0)
     _, x, known, mask, cond, _ = _inputs(teacher, 16, 0)
     grid = descending_grid(teacher)
     t, s = grid[3].expand(16), grid[9].expand(16)
@@ -69,10 +69,12 @@ def test_warm_started_student_is_one_euler_step_of_the_teacher(teacher):
 
 
 def test_student_refuses_a_teacher_of_another_architecture(teacher):
+    trained = {"teacher": Trained(Planner(PlannerConfig(**ARCH)), teacher, SPEC)}
+    PlannerCTD(PlannerCTDConfig(**ARCH)).check_frozen(SPEC, trained)
     with pytest.raises(ValueError, match="planner_ctd must repeat its teacher planner's fields"):
-        PlannerCTD(PlannerCTDConfig(**{**ARCH, "down_dims": [16, 64]})).build_model(SPEC, teacher=teacher)
+        PlannerCTD(PlannerCTDConfig(**{**ARCH, "down_dims": [16, 64]})).check_frozen(SPEC, trained)
     with pytest.raises(ValueError, match="noise schedule"):
-        PlannerCTD(PlannerCTDConfig(**{**ARCH, "beta_schedule": "linear"})).build_model(SPEC, teacher=teacher)
+        PlannerCTD(PlannerCTDConfig(**{**ARCH, "beta_schedule": "linear"})).check_frozen(SPEC, trained)
 
 
 def test_one_step_student_jumps_to_the_teachers_modes_and_follows_the_condition(teacher):

@@ -4,6 +4,7 @@ import sys
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from algorithms.base import Method, MethodBase
 from algorithms.registry import METHODS, MethodConfig, make_method
 
 
@@ -20,10 +21,13 @@ def test_discriminated_union_round_trip(name):
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
-def test_methods_declare_frozen_needs(name):
-    """The loop asks every method which frozen checkpoints it needs and lets it refuse mismatched ones."""
+def test_methods_follow_the_contract_the_loop_calls(name):
+    """Every hook of ``Method`` (needs, check_frozen, build_model, warm_start, loss, make_policy) is there, and a
+    method that distils a frozen teacher starts from it (its own warm_start, not the no-op default)."""
     method = make_method(METHODS[name][0]())
-    assert isinstance(method.needs, tuple) and callable(method.check_frozen)
+    assert isinstance(method, Method) and isinstance(method.needs, tuple)
+    if "teacher" in method.needs:
+        assert type(method).warm_start is not MethodBase.warm_start
 
 
 def test_unknown_keys_fail():

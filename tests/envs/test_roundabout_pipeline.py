@@ -167,3 +167,30 @@ def test_tiny_roundabout_run_through_the_cli(tmp_path):
     values = pd.read_parquet(run / "roundabout_values.parquet")
     assert set(values["model"]) == {"cql", "ppo-cars", "ppo-bicycles"} and (run / "fig_2_2.png").exists()
     assert np.isfinite(values[["predicted", "rtg"]].to_numpy()).all()
+
+
+@pytest.mark.slow
+def test_roundabout_rows_do_not_depend_on_the_actor_count(ray_session, tmp_path):
+    """The batched lockstep rollouts seed torch per batch: batches are per (method, traffic, seed), never per actor."""
+    from algorithms.base import DataSpec
+    from envs.registry import make_env
+    from rayexp.roundabout_eval import evaluate_roundabout
+    from rayexp.runs import Run
+    from algorithms.registry import make_method
+    from rayexp.train import save_model
+
+    cfg = load_config(CONFIG, ["evaluate.models=[ctd]", "evaluate.random_condition=[]", "evaluate.experts=false",
+                               "evaluate.episodes=3", "evaluate.seeds=2", "models.ctd.method.bins=5",
+                               "models.ctd.method.unet={step_embed_dim: 8, down_dims: [8, 16]}"])
+    env = make_env("roundabout-ooc")
+    spec = DataSpec(obs_dim=int(np.prod(env.observation_space.shape)), act_dim=int(env.action_space.n), action_horizon=8,
+                    discrete_actions=True)
+    method = make_method(cfg.models["ctd"].method)  # untrained: its actions are its sampler's noise, seeded or not
+    run = Run(tmp_path / "rb")
+    torch.manual_seed(0)
+    save_model(run.model_path("ctd"), method.cfg, spec, method.build_model(spec), 0)
+    rows = {}
+    for actors in (1, 2):
+        cfg.evaluate.num_actors = actors
+        rows[actors] = evaluate_roundabout(cfg, run).drop(columns="ms_per_action")
+    assert len(rows[1]) == 2 * 2 * 3 and rows[1].equals(rows[2])
