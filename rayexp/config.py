@@ -45,8 +45,9 @@ class ExpertConfig(Section):
 
 
 class CollectConfig(Section):
-    source: Literal["rllib-ppo", "maze2d-controller"] = "rllib-ppo"
-    """Who generates the data: an RLlib PPO expert, or (env.id maze2d-*) the D4RL-style PD waypoint controller."""
+    source: Literal["rllib-ppo", "maze2d-controller", "pendulum-two-mode"] = "rllib-ppo"
+    """Who generates the data: an RLlib PPO expert, (env.id maze2d-*) the D4RL-style PD waypoint controller, or
+    (InvertedPendulum-v5) two scripted controllers, one rewarded (``envs.pendulum_modes``)."""
     steps: int | None = Field(None, gt=0)
     """maze2d-controller: total steps (None: envs.maze2d_data.DEFAULT_STEPS; D4RL used 1M / 2M / 4M)."""
     episodes: int = Field(40, gt=0)
@@ -55,6 +56,9 @@ class CollectConfig(Section):
     """Parallel rollout workers (maze2d-controller: Ray tasks, one data chunk each)."""
     only_success: bool = False
     """Keep only successful episodes (where the env defines success)."""
+    bad_fraction: float = Field(0.95, ge=0, le=1)
+    """pendulum-two-mode: share of episodes from the bad mode (0.95: the modes make about as many steps each near
+    the upright start, since bad episodes last ~4 steps and good ones the whole cap)."""
     snapshots: list[float] = [1.0]
     """Fractions of expert training at which to record (e.g. [0.3, 1.0] for a mixed-quality dataset)."""
     explore: bool = True

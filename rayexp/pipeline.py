@@ -36,6 +36,8 @@ def run_collect(cfg: ExperimentConfig, run: Run, overwrite: bool = False) -> Epi
     t0 = time.perf_counter()
     if cfg.collect.source == "maze2d-controller":
         store = _collect_maze(cfg, out, overwrite)
+    elif cfg.collect.source == "pendulum-two-mode":
+        store = _collect_two_mode(cfg, out, overwrite)
     else:
         store = collect(cfg, out, run.path / "expert", overwrite=overwrite)
     log.info("collected %d episodes in %.1f s", len(store), time.perf_counter() - t0)
@@ -49,6 +51,20 @@ def _collect_maze(cfg: ExperimentConfig, out: Path, overwrite: bool) -> EpisodeS
         raise RayexpError(f"collect.source=maze2d-controller needs env.id maze2d-umaze|medium|large, not {cfg.env.id!r}")
     return make_maze_dataset(cfg.env.id.removeprefix("maze2d-"), cfg.collect.steps, out, cfg.collect.num_env_runners,
                              cfg.seed, overwrite, cfg.env.max_episode_steps, ref_episodes=cfg.collect.episodes)
+
+
+def _collect_two_mode(cfg: ExperimentConfig, out: Path, overwrite: bool) -> EpisodeStore:
+    from envs.pendulum_modes import ENV_ID, two_mode_episodes
+    from rayexp.store import DatasetMeta, Episode, write_dataset
+
+    if cfg.env.id != ENV_ID or cfg.env.max_episode_steps is None:
+        raise RayexpError(f"collect.source=pendulum-two-mode needs env.id {ENV_ID} and env.max_episode_steps (e.g. 20)")
+    raw = two_mode_episodes(cfg.collect.episodes, cfg.env.max_episode_steps, cfg.seed, cfg.collect.bad_fraction)
+    episodes = [Episode(e["observations"], e["actions"], e["rewards"], e["terminals"], e["timeouts"],
+                        final_observation=e["final_observation"], seed=e["seed"], policy=e["mode"]) for e in raw]
+    meta = DatasetMeta(env_id=ENV_ID, obs_dim=4, act_dim=1, source="pendulum-two-mode",
+                       extra={"bad_fraction": cfg.collect.bad_fraction, "max_episode_steps": cfg.env.max_episode_steps})
+    return write_dataset(out, episodes, meta, overwrite=overwrite)
 
 
 def run_train(cfg: ExperimentConfig, run: Run, stages: list[str] | None = None, retrain: bool = False) -> pd.DataFrame:
