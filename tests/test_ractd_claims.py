@@ -33,3 +33,26 @@ def test_ractd_selects_the_rewarded_mode_of_an_imported_two_mode_dataset(tmp_pat
     r = mean_returns(tmp_path / "two_mode")
     assert r["ractd"] >= 0.8 * GOOD_RETURN, r.to_dict()
     assert r["ractd"] > r["ctd"] + 2 and r["ractd"] > r["teacher"] + 2, r.to_dict()
+
+
+def test_two_mode_source_makes_both_modes_at_the_configured_mix(tmp_path):
+    from rayexp.config import load_config
+    from rayexp.pipeline import run_collect
+    from rayexp.runs import Run
+
+    cfg = load_config(QUICKSTART, ["collect.episodes=40"])
+    store = run_collect(cfg, Run(tmp_path / "qs"))
+    eps = pd.read_parquet(store.path / "episodes.parquet")
+    by_mode = eps.groupby("policy")["return"]
+    assert by_mode.size().to_dict() == {"bad": 38, "good": 2}
+    assert by_mode.min()["good"] == GOOD_RETURN and by_mode.max()["bad"] <= 5
+    assert store.meta.source == "pendulum-two-mode" and store.meta.extra["bad_fraction"] == 0.95
+
+
+@pytest.mark.slow
+def test_tiny_quickstart_reward_aware_student_beats_plain_ctd(tmp_path):
+    rayexp_cli("quickstart", "--run-dir", str(tmp_path), "name=tiny", "collect.episodes=600",
+               "models.teacher.train.steps=600", "models.reward.train.steps=400", "models.ctd.train.steps=200",
+               "models.ractd.train.steps=200", "evaluate.episodes=10", timeout=1500)
+    r = mean_returns(tmp_path / "tiny")
+    assert r["ractd"] > r["ctd"] + 2 and r["ractd"] >= r["teacher"], r.to_dict()
