@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -204,6 +205,16 @@ def setup_log(path: Path) -> None:
     log = logging.getLogger("rayexp")
     log.setLevel(logging.INFO)
     if not any(isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path.resolve() for h in log.handlers):
-        handler = logging.FileHandler(path)
+        handler = _RunLogHandler(path)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(handler)
+
+
+class _RunLogHandler(logging.FileHandler):
+    """run.log: a write that fails (a full disk) raises, so the command stops with one line instead of logging's
+    own traceback on every later message."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            raise
+        super().handleError(record)

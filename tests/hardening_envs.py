@@ -3,21 +3,22 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.mujoco.inverted_pendulum_v5 import InvertedPendulumEnv
 
 
-class NaNAfter(gym.Wrapper):
+class NaNPendulum(InvertedPendulumEnv):
     """InvertedPendulum whose observation turns NaN from step ``after`` on (a broken sensor, a bad wrapper)."""
 
     def __init__(self, after: int = 3, **kwargs):
-        super().__init__(gym.make("InvertedPendulum-v5", **kwargs))
+        super().__init__(**kwargs)
         self.after, self.t = after, 0
 
     def reset(self, **kwargs):
         self.t = 0
-        return self.env.reset(**kwargs)
+        return super().reset(**kwargs)
 
     def step(self, action):
-        obs, r, terminated, truncated, info = self.env.step(action)
+        obs, r, terminated, truncated, info = super().step(action)
         self.t += 1
         if self.t >= self.after:
             obs = np.full_like(obs, np.nan)
@@ -25,4 +26,4 @@ class NaNAfter(gym.Wrapper):
 
 
 if "NaNPendulum-v0" not in gym.registry:
-    gym.register("NaNPendulum-v0", entry_point=NaNAfter)
+    gym.register("NaNPendulum-v0", entry_point=NaNPendulum)

@@ -286,6 +286,23 @@ def test_full_disk_and_read_only_run_dir_give_one_line(tmp_path, small_disk):
     assert f"cannot write in {ro}" in line and "Read-only file system" in line, line
 
 
+@pytest.mark.slow
+def test_training_on_a_full_disk_stops_in_one_line_and_the_rerun_resumes(tmp_path, small_disk):
+    """Ray Train persists checkpoints itself: on a 3 MB disk the second one is cut short (Ray's workers log their
+    traceback; the command's own error is one line), and the rerun on a larger disk skips the truncated files."""
+    disk = small_disk("disk", "3m")
+    ds = tiny_dataset(tmp_path / "ds")
+    args = ["train", "--run-dir", str(disk), *BASE, f"data.path={ds}", "--stage", "bc", "models.bc.method.hidden=[512,512]",
+            "train.steps=6"]
+    proc = rayexp_cli(*args, check=False, timeout=400)
+    assert proc.returncode == 2 and errors(proc) and "no space left on device" in errors(proc)[-1], proc.stderr[-2000:]
+    assert not (disk / "h" / "models" / "bc.pt").exists()
+    subprocess.run(["mount", "-o", "remount,size=40m", str(disk)], check=True)
+    proc = rayexp_cli(*args, timeout=400)
+    assert "skipping unreadable training checkpoint" in proc.stderr
+    assert (disk / "h" / "models" / "bc.pt").is_file()
+
+
 def test_unreadable_training_checkpoints_are_skipped_with_a_warning(tmp_path):
     from rayexp.train import latest_checkpoint
 
