@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from rayexp.errors import RayexpError
+from rayexp.errors import RayexpError, one_line_error
 
 PRESETS = Path(__file__).resolve().parent.parent / "tune_configs"
 
@@ -28,27 +28,6 @@ def _fail_cleanly(fn):
     return wrapper
 
 
-def one_line_error(e: BaseException) -> str | None:
-    """The one line to print for a user-facing failure, or None for a bug (whose traceback should show). Looks
-    through Ray's wrappers (an actor's or Train worker's exception) for a RayexpError or a file-system error."""
-    import errno
-
-    seen: set[int] = set()
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        cause = getattr(e, "cause", None)  # ray.exceptions.RayTaskError/RayActorError keep the remote exception here
-        if isinstance(e, RayexpError) and not isinstance(cause, BaseException):
-            return str(e).splitlines()[0] if str(e) else type(e).__name__
-        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
-            return f"no space left on the device holding {e.filename or 'the run folder'}; free some space or choose another --run-dir, then rerun (finished work is kept)"
-        if isinstance(e, OSError) and e.errno in (errno.EACCES, errno.EROFS, errno.EPERM, errno.ENOTDIR):
-            return f"cannot write {e.filename or ''} ({e.strerror}); choose another --run-dir"
-        if "No space left on device" in str(e):  # a worker's OSError that Ray passed on as text
-            return "no space left on device (seen in a Ray worker); free some space or choose another --run-dir, then rerun"
-        e = cause if isinstance(cause, BaseException) else (e.__cause__ or e.__context__)
-    return None
-
-
 def experiment_options(fn):
     fn = click.argument("overrides", nargs=-1)(fn)
     fn = click.option("--overwrite", is_flag=True, help="Redo what this command writes, even in a finished run: collect: data and "
@@ -66,7 +45,7 @@ def _setup(config_path, overrides, run_dir, address, overwrite, base_preset: str
     ``ray_check(cfg)`` runs once Ray is up (resources). ``redo``/``clear``/``hint``: see ``rayexp.runs.open_run``."""
     from rayexp.cluster import init_ray
     from rayexp.config import load_config, resolve_paths
-    from rayexp.runs import check_run, open_run, run_folder
+    from rayexp.runs import check_run, check_writable, open_run, run_folder
 
     if config_path is None and base_preset is not None:
         config_path = PRESETS / base_preset
@@ -86,23 +65,6 @@ def _setup(config_path, overrides, run_dir, address, overwrite, base_preset: str
     if ray_check is not None:
         ray_check(cfg)
     return cfg, open_run(run_dir, cfg, overwrite=overwrite, redo=redo, clear=clear, hint=hint)
-
-
-def check_writable(path: Path) -> None:
-    """Refuse a run folder that cannot be created or written (read-only file system, a file in the way)."""
-    import os
-    import tempfile
-
-    parent = path
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise RayexpError(f"cannot create {path}: {parent} is a file; choose another --run-dir")
-    try:
-        with tempfile.TemporaryFile(dir=parent):
-            pass
-    except OSError as e:
-        raise RayexpError(f"cannot write in {parent} ({os.strerror(e.errno) if e.errno else e}); choose another --run-dir") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

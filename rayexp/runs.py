@@ -6,9 +6,11 @@ would no longer reproduce is refused (``check_run``) before anything is written.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -108,9 +110,12 @@ def recorded_config(run: Run) -> dict:
         return {}
     raw = yaml.safe_load(run.config_path.read_text()) or {}
     try:
-        return ExperimentConfig.model_validate(raw).model_dump(mode="json")
+        cfg = ExperimentConfig.model_validate(raw)
     except ValidationError:
         return raw
+    if cfg.data.path and not cfg.data.path.startswith("minari:"):  # recorded relative by an older rayexp
+        cfg.data.path = str(Path(cfg.data.path).expanduser().resolve())
+    return cfg.model_dump(mode="json")
 
 
 def config_changes(old: dict, new: dict) -> dict[str, tuple[Any, Any]]:
@@ -171,6 +176,20 @@ def _stage_inputs(cfg: dict, stage: str, seen: tuple[str, ...] = ()) -> dict:
         if dep not in seen and dep != stage:
             out.update({k: v for k, v in _stage_inputs(cfg, dep, (*seen, stage)).items() if k.startswith("models.")})
     return out
+
+
+def check_writable(path: Path) -> None:
+    """Refuse a run folder that cannot be created or written (read-only file system, a file in the way)."""
+    parent = path
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise RayexpError(f"cannot create {path}: {parent} is a file; choose another --run-dir")
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as e:
+        raise RayexpError(f"cannot write in {parent} ({os.strerror(e.errno) if e.errno else e}); choose another --run-dir") from None
 
 
 def git_commit() -> str:

@@ -145,6 +145,9 @@ class TrainingState:
             metrics = train_step(self.method, self.model, self.ema, self.optimizer, self.windows.sample(tc.batch_size, rng),
                                  self.frozen, tc.grad_clip, tc.ema_decay, world)
             self.step += 1
+            if not np.isfinite(metrics.get("loss", 0.0)):  # never checkpoint or save a NaN model
+                raise RayexpError(f"training loss became {metrics['loss']} at step {self.step}; lower train.lr, set "
+                                  "train.grad_clip, or check the dataset (`rayexp data inspect`)")
             window.append(metrics)
             if self.step % tc.log_every == 0 or self.step == tc.steps:
                 # the mean over the steps since the last row: one batch's loss is too noisy to show a trend

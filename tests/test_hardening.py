@@ -121,6 +121,15 @@ def test_non_finite_data_is_refused_on_import_read_and_train(tmp_path):
     assert not (tmp_path / "runs").exists(), "checked before the run folder is created"
 
 
+@pytest.mark.slow
+def test_a_loss_that_turns_non_finite_stops_training_without_saving_a_model(tmp_path):
+    store = tiny_dataset(tmp_path / "ds")
+    proc = rayexp_cli("train", "--run-dir", str(tmp_path / "runs"), *BASE, f"data.path={store}", "--stage", "bc",
+                      "train.lr=1e30", "train.steps=20", check=False, timeout=400)
+    assert proc.returncode == 2 and "training loss became" in errors(proc)[-1], proc.stderr[-2000:]
+    assert not (tmp_path / "runs" / "h" / "models" / "bc.pt").exists()
+
+
 # 2. a checkpoint of the wrong method, a truncated one, an unsafe pickle
 def test_wrong_truncated_or_unsafe_checkpoints_are_refused_in_the_driver(tmp_path):
     run = tiny_run(tmp_path, stages=("bc", "teacher", "reward"))
