@@ -20,7 +20,7 @@ from typing import Callable, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
 from algorithms.base import DataSpec, Frozen, MethodBase
@@ -49,8 +49,10 @@ class PlannerConfig(BaseModel):
     cond_mode: CondMode = "cross_attention"
     cond_drop: float = 0.1
     """Probability of replacing the condition by the null (zero) condition during training."""
-    guidance: float = 1.3
-    """Classifier-free guidance weight w: D_u + w (D_c - D_u); 0 is unconditional, 1 conditional."""
+    guidance: float = Field(1.3, ge=0.0, le=10.0)
+    """Classifier-free guidance weight w: D_u + w (D_c - D_u); 0 is unconditional, 1 conditional, above 1 extrapolates
+    past the conditional model (a stronger pull to the condition, less diversity; thesis 1.2-1.3). Below 0 would push
+    away from the condition, so it is refused; above 10 samples leave the data (refused too)."""
     pos_freqs: int = 10
     """Positional-encoding frequencies per waypoint dimension: 1 + 2 * pos_freqs numbers (21)."""
     inpaint_goal: bool = True

@@ -42,6 +42,14 @@ def check_env_id(name: str) -> None:
         raise UnknownEnvError(f"env.id: unknown environment {name!r}; valid: {', '.join(names)}")
     if name in gym.registry:
         return
+    if ":" in name:  # "package.module:EnvId-v0", gymnasium's own form: importing the module registers the id
+        module = name.partition(":")[0]
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise UnknownEnvError(f"env.id: cannot import {module!r} for {name!r} ({e})") from None
+        if name.partition(":")[2] in gym.registry:
+            return
     if name.startswith(("Point", "Ant", "Adroit")):
         import gymnasium_robotics  # noqa: F401  (registers its ids)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 Combination = tuple[str, ...]
 
@@ -72,6 +72,9 @@ class OOCSplit(BaseModel):
     def load(cls, path: str | Path) -> "OOCSplit":
         try:
             return cls.model_validate(json.loads(Path(path).read_text()))
+        except ValidationError as e:  # one line: the first problem, e.g. the overlapping combinations
+            err = e.errors()[0]
+            raise ValueError(f"split file {path}: {err['msg'].removeprefix('Value error, ')}") from None
         except (OSError, ValueError) as e:
             raise ValueError(f"split file {path}: {e}") from None
 

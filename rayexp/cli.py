@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from rayexp.errors import RayexpError
+from rayexp.errors import RayexpError, one_line_error
 
 PRESETS = Path(__file__).resolve().parent.parent / "tune_configs"
 
@@ -18,8 +18,11 @@ def _fail_cleanly(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except RayexpError as e:
-            click.echo(f"error: {e}", err=True)
+        except Exception as e:  # noqa: BLE001  (one line for the user's errors; anything else keeps its traceback)
+            message = one_line_error(e)
+            if message is None:
+                raise
+            click.echo(f"error: {message}", err=True)
             sys.exit(2)
 
     return wrapper
@@ -27,29 +30,41 @@ def _fail_cleanly(fn):
 
 def experiment_options(fn):
     fn = click.argument("overrides", nargs=-1)(fn)
-    fn = click.option("--overwrite", is_flag=True, help="Replace a finished run (or dataset) of the same name.")(fn)
+    fn = click.option("--overwrite", is_flag=True, help="Redo what this command writes, even in a finished run: collect: data and "
+                      "expert; train: the stages (as --retrain); evaluate: its rows; quickstart: the whole run. Nothing else is deleted.")(fn)
     fn = click.option("--address", default=None, help="Ray address: 'auto' or 'ray://host:port' for a cluster; default: a local Ray on this machine.")(fn)
     fn = click.option("--run-dir", default="runs", show_default=True, type=click.Path(file_okay=False), help="Folder that holds runs/<name>/.")(fn)
     fn = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help="Experiment YAML (see tune_configs/).")(fn)
     return fn
 
 
-def _setup(config_path, overrides, run_dir, address, overwrite, base_preset: str | None = None, resume: bool = True):
+def _setup(config_path, overrides, run_dir, address, overwrite, base_preset: str | None = None, check=None, ray_check=None,
+           redo=(), clear=(), hint=""):
+    """Config -> checks -> Ray -> run folder. Everything that can be checked is checked before Ray starts or anything is
+    written: the config, the run's recorded config (``check_run``), then ``check(cfg, run)`` (datasets, checkpoints);
+    ``ray_check(cfg)`` runs once Ray is up (resources). ``redo``/``clear``/``hint``: see ``rayexp.runs.open_run``."""
     from rayexp.cluster import init_ray
-    from rayexp.config import load_config
-    from rayexp.runs import open_run
+    from rayexp.config import load_config, resolve_paths
+    from rayexp.runs import check_run, check_writable, open_run, run_folder
 
     if config_path is None and base_preset is not None:
         config_path = PRESETS / base_preset
-    cfg = load_config(config_path, list(overrides))
+    cfg = resolve_paths(load_config(config_path, list(overrides)))
     if address:
         cfg.ray.address = address
     from envs.registry import check_env_id
 
     check_env_id(cfg.env.id)
-    run = open_run(run_dir, cfg, overwrite=overwrite, resume=resume)
+    run = run_folder(run_dir, cfg)
+    redo = redo(cfg) if callable(redo) else redo
+    check_run(run, cfg, overwrite, redo, hint)
+    check_writable(run.path)
+    if check is not None:
+        check(cfg, run)
     init_ray(cfg.ray)
-    return cfg, run
+    if ray_check is not None:
+        ray_check(cfg)
+    return cfg, open_run(run_dir, cfg, overwrite=overwrite, redo=redo, clear=clear, hint=hint)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,9 +82,12 @@ def main():
 @_fail_cleanly
 def collect(config_path, overrides, run_dir, address, overwrite):
     """Train an RLlib PPO expert and record its rollouts into the run's dataset (episode store)."""
-    from rayexp.pipeline import run_collect
+    from rayexp.pipeline import check_collect, run_collect
 
-    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite)
+    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite,
+                      check=lambda cfg, run: check_collect(cfg, run, overwrite),
+                      redo=("data", "expert") if overwrite else (), clear=("expert",),
+                      hint="pass --overwrite to collect again (new expert), or choose another name=... for a new run")
     store = run_collect(cfg, run, overwrite=overwrite)
     click.echo(_format_summary(store.summary()))
 
@@ -77,14 +95,23 @@ def collect(config_path, overrides, run_dir, address, overwrite):
 @main.command()
 @experiment_options
 @click.option("--stage", "stages", multiple=True, help="Model stage(s) to train (default: all in `models`).")
-@click.option("--retrain", is_flag=True, help="Train stages again even if their model file exists.")
+@click.option("--retrain", is_flag=True, help="Train stages again from scratch even if their model file exists (--overwrite: the same).")
 @_fail_cleanly
 def train(config_path, overrides, run_dir, address, overwrite, stages, retrain):
     """Train model stages on Ray Train (checkpoints every N steps; rerun to resume)."""
-    from rayexp.pipeline import run_train
+    from rayexp.pipeline import check_resources, check_train, run_train
 
-    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite)
-    metrics = run_train(cfg, run, list(stages) or None, retrain=retrain)
+    stages, retrain = list(stages) or None, retrain or overwrite
+
+    def redo(cfg):  # the outputs a retrain rewrites, so a changed config may replace them
+        names = (stages or [*cfg.models, *cfg.offline_rl]) if retrain else []
+        return [f"{kind}/{s}" for s in names for kind in ("models", "offline_rl")]
+
+    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite,
+                      check=lambda cfg, run: check_train(cfg, run, stages, retrain),
+                      ray_check=lambda cfg: check_resources(cfg, stages), redo=redo,
+                      hint="pass --retrain to train the stages again (--stage NAME for some), or choose another name=... for a new run")
+    metrics = run_train(cfg, run, stages, retrain=retrain)
     if not metrics.empty:
         last = metrics.groupby("stage").tail(1)[["stage", "step", "loss"]]
         from rayexp.report import markdown_table
@@ -98,11 +125,12 @@ def train(config_path, overrides, run_dir, address, overwrite, stages, retrain):
 @_fail_cleanly
 def evaluate(config_path, overrides, run_dir, address, overwrite, models):
     """Evaluate trained models on seeded episodes spread over parallel Ray actors."""
-    from rayexp.pipeline import run_evaluate
+    from rayexp.pipeline import check_evaluate, run_evaluate
     from rayexp.report import markdown_table
 
-    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite)
-    click.echo(markdown_table(run_evaluate(cfg, run, list(models) or None)))
+    models = list(models) or None
+    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite, check=lambda cfg, run: check_evaluate(cfg, run, models))
+    click.echo(markdown_table(run_evaluate(cfg, run, models)))
 
 
 @main.command()
@@ -123,7 +151,9 @@ def quickstart(config_path, overrides, run_dir, address, overwrite):
     from rayexp.pipeline import run_collect, run_evaluate, run_train
     from rayexp.report import report as make_report
 
-    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite, base_preset="quickstart.yaml")
+    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite, base_preset="quickstart.yaml",
+                      redo=("*",) if overwrite else (), clear=(".",),
+                      hint="pass --overwrite to start the quickstart over, or choose another name=...")
     click.echo(f"[1/3] collecting data into {run.path}")
     run_collect(cfg, run)
     click.echo(f"[2/3] training {', '.join(cfg.models)} on Ray Train")

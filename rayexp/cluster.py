@@ -21,6 +21,8 @@ def init_ray(cfg: RayConfig) -> None:
     kwargs = dict(include_dashboard=cfg.dashboard, logging_level=logging.WARNING, log_to_driver=True)
     if cfg.dashboard:
         kwargs["dashboard_host"] = "127.0.0.1"
+    if cfg.address and cfg.address != "auto":
+        check_reachable(cfg.address)
     try:
         if cfg.address:
             ray.init(address=cfg.address, **({} if cfg.address.startswith("ray://") else kwargs))
@@ -29,6 +31,21 @@ def init_ray(cfg: RayConfig) -> None:
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise RayexpError(f"cannot connect to Ray at ray.address={cfg.address!r} ({str(e).splitlines()[0]}); "
                           "start one with `ray start --head` or leave --address out for a local Ray") from None
+
+
+def check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """Fail fast, naming the address, when nothing accepts a TCP connection at ``host:port`` (or ``ray://host:port``):
+    ``ray.init`` itself keeps retrying such an address for minutes."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise RayexpError(f"ray.address={address!r} is not 'auto', HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise RayexpError(f"cannot reach a Ray cluster at ray.address={address!r} ({e.strerror or e}); start one with "
+                          "`ray start --head` or leave --address out for a local Ray") from None
 
 
 def num_cpus() -> int:
@@ -45,11 +62,15 @@ def run_round_robin(actors: list, jobs: list[tuple], desc: str) -> list:
 
     pending = [actors[k % len(actors)].run.remote(*job) for k, job in enumerate(jobs)]
     rows = []
-    with tqdm(total=len(pending), desc=desc, leave=False) as bar:
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            rows += ray.get(done)
-            bar.update(len(done))
-    for a in actors:
-        ray.kill(a)
+    try:
+        with tqdm(total=len(pending), desc=desc, leave=False) as bar:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                rows += ray.get(done)
+                bar.update(len(done))
+    finally:  # also when a job failed: the others are cancelled, so no unretrieved error is printed later
+        for ref in pending:
+            ray.cancel(ref)
+        for a in actors:
+            ray.kill(a)
     return rows

@@ -76,6 +76,10 @@ def to_store_episode(ep, action_space, seed: int | None, policy: str) -> Episode
     elif hasattr(action_space, "n"):  # discrete actions are stored one-hot
         actions = np.eye(action_space.n, dtype=np.float32)[actions[:, 0].astype(int) - action_space.start]
     T = len(ep)
+    bad = ~np.isfinite(obs).all(axis=1)
+    if bad.any():  # recorded as data, a NaN observation would only show up as a NaN loss in training
+        raise RayexpError(f"collect {policy}: the env returned a non-finite observation (NaN or inf) at step "
+                          f"{int(np.argmax(bad))} of an episode (seed {seed}); fix the env or its wrappers")
     terminals = np.zeros(T, bool)
     timeouts = np.zeros(T, bool)
     terminals[-1] = bool(ep.is_terminated)
@@ -139,8 +143,9 @@ def collect(cfg: ExperimentConfig, out: Path, expert_dir: Path, overwrite: bool 
 def train_and_record(cfg: ExperimentConfig, expert_dir: Path, n: int, action_space, name: str = "") -> list[Episode]:
     """Train one PPO expert (resuming from ``expert_dir``) and record ``n`` episodes at the snapshot marks."""
     c, e = cfg.collect, cfg.expert
+    check_expert_snapshots(cfg, expert_dir, name)
     algo = ppo_config(cfg, max(e.num_env_runners, c.num_env_runners), name).build_algo()
-    marks = sorted({max(1, round(f * e.iterations)) for f in c.snapshots})
+    marks = snapshot_marks(cfg)
     per_mark = int(np.ceil(n / len(marks)))
     tag = f"ppo-{name}-" if name else "ppo-"
     episodes: list[Episode] = []
@@ -161,8 +166,17 @@ def train_and_record(cfg: ExperimentConfig, expert_dir: Path, n: int, action_spa
                 bar.set_postfix(ret=f"{ret:.2f}")
                 log.info("ppo %s iteration %d: return %.2f", name, it, ret)
                 reached = e.target_return is not None and ret >= e.target_return
-            if it in marks or reached:
-                episodes += _record_until(algo, per_mark, c, f"{tag}iter{it}", cfg.seed + 1000 * it, action_space, outcomes)
+            cached = snapshot_path(expert_dir, f"{tag}iter{it}")
+            if cached.exists():  # recorded before an interruption, with this iteration's policy: reuse, never re-record
+                batch = list(EpisodeStore(cached).iter_episodes())
+                outcomes += [ep.success for ep in batch]
+                reached = reached or it not in marks  # only a reached target_return records off the marks
+            elif it in marks or reached:
+                batch = _record_until(algo, per_mark, c, f"{tag}iter{it}", cfg.seed + 1000 * it, action_space, outcomes)
+                _save_snapshot(cached, batch, cfg.env.id)  # before training continues past this policy
+            else:
+                batch = []
+            episodes += batch
             if reached:
                 break
         bar.close()
@@ -174,6 +188,44 @@ def train_and_record(cfg: ExperimentConfig, expert_dir: Path, n: int, action_spa
         (expert_dir / "success.json").write_text(json.dumps(rate))
         log.info("expert %s: %d of %d recorded episodes successful (%.0f%%)", name, sum(known), len(known), 100 * rate["success_rate"])
     return episodes[:n]
+
+
+def snapshot_marks(cfg: ExperimentConfig) -> list[int]:
+    """The PPO iterations after which episodes are recorded (``collect.snapshots`` as fractions of the iterations)."""
+    return sorted({max(1, round(f * cfg.expert.iterations)) for f in cfg.collect.snapshots})
+
+
+def snapshot_path(expert_dir: Path, policy: str) -> Path:
+    """Where the episodes recorded at one snapshot are kept (an episode store), so a rerun reuses them."""
+    return expert_dir / "snapshots" / policy
+
+
+def _save_snapshot(path: Path, episodes: list[Episode], env_id: str) -> None:
+    if episodes:
+        meta = DatasetMeta(env_id=env_id, obs_dim=episodes[0].observations.shape[1], act_dim=episodes[0].actions.shape[1],
+                           source="rllib-ppo snapshot")
+        write_dataset(path, episodes, meta, overwrite=True)
+
+
+def check_snapshots(cfg: ExperimentConfig, expert_dir: Path) -> None:
+    """``check_expert_snapshots`` for every expert of the config (folders RUN/expert or RUN/expert/<name>)."""
+    for name in list(cfg.collect.experts) or [""]:
+        check_expert_snapshots(cfg, expert_dir / name if name else expert_dir, name)
+
+
+def check_expert_snapshots(cfg: ExperimentConfig, d: Path, name: str = "") -> None:
+    """Refuse to resume a collection whose expert trained past a snapshot mark that was not recorded (an
+    interruption between training and recording, or a run from before snapshots were kept): the policy of that
+    iteration is gone, and a later one would be recorded under its name."""
+    if not (d / "iteration.txt").is_file():
+        return
+    start = int((d / "iteration.txt").read_text().strip() or 0)
+    tag = f"ppo-{name}-" if name else "ppo-"
+    lost = [m for m in snapshot_marks(cfg) if m < start and not snapshot_path(d, f"{tag}iter{m}").exists()]
+    if lost:
+        raise RayexpError(f"collect: expert {name or 'PPO'} in {d} is at iteration {start}, but its snapshot(s) at "
+                          f"iteration {', '.join(map(str, lost))} were never recorded and those policies are gone; "
+                          "rerun with --overwrite to train the expert again from scratch")
 
 
 def _record_until(algo, n: int, c, policy: str, seed: int, action_space, outcomes: list | None = None) -> list[Episode]:

@@ -110,6 +110,22 @@ class ModelStage(Section):
     frozen: dict[str, str] = {}
     """Which stage plays each frozen role the method needs, e.g. {teacher: teacher_rw}; default: the stage named like the role."""
 
+    @model_validator(mode="after")
+    def _method_values(self) -> "ModelStage":
+        """Checks the method configs leave to the builder: a negative reward weight (it would train as 0, silently)
+        and U-Net sizes that fail to build (a long worker traceback, twice, otherwise)."""
+        from algorithms.nets.unet1d import unet_size_problem
+
+        m = self.method
+        if getattr(m, "reward_weight", 0.0) < 0:
+            raise ValueError(f"method.reward_weight: {m.reward_weight} is negative; use 0 (no reward term) or a positive weight")
+        for where, net in (("method.unet", getattr(m, "unet", None)), ("method", m)):
+            if hasattr(net, "down_dims") and hasattr(net, "kernel_size"):
+                problem = unet_size_problem(list(net.down_dims), net.kernel_size, getattr(net, "n_groups", 8))
+                if problem:
+                    raise ValueError(f"{where}: {problem}")
+        return self
+
 
 class EvalConfig(Section):
     episodes: int = Field(10, gt=0)
@@ -249,7 +265,12 @@ def validate(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
     except ValidationError as e:
         err = e.errors()[0]
         msg = _first_error(e)
-        if err["type"] == "extra_forbidden":
+        loc = err["loc"]
+        if err["type"] == "missing" and len(loc) == 3 and loc[0] == "models" and loc[2] == "method":
+            defined = sorted(k for k, v in (data.get("models") or {}).items() if isinstance(v, dict) and "method" in v)
+            msg = (f"models.{loc[1]}: unknown stage {loc[1]!r} (it has no method); defined: {', '.join(defined) or 'none'}"
+                   f" (a new stage needs models.{loc[1]}.method.name=...)")
+        elif err["type"] == "extra_forbidden":
             allowed = _allowed_keys(ExperimentConfig, err["loc"])
             if allowed:
                 msg += f" (allowed: {', '.join(allowed)})"
@@ -268,13 +289,36 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         try:
             loaded = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
         except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+            raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(e)})") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections")
         data.update(loaded or {})
     for key, value in parse_overrides(overrides or []):
         set_path(data, key, value)
     return validate(data, source)
+
+
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    """PyYAML's problem with its line and column (1-based), on one line."""
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem
+
+
+def resolve_paths(cfg: ExperimentConfig) -> ExperimentConfig:
+    """Make ``data.path`` and a split file in ``env.split`` absolute (from the driver's working directory, as the user
+    meant them): Ray workers run in another directory. A split file is also read and checked here, once."""
+    if cfg.data.path and not cfg.data.path.startswith("minari:"):
+        cfg.data.path = str(Path(cfg.data.path).expanduser().resolve())
+    if cfg.env.split and Path(cfg.env.split).expanduser().is_file():
+        from envs.splits import OOCSplit
+
+        cfg.env.split = str(Path(cfg.env.split).expanduser().resolve())
+        try:
+            OOCSplit.load(cfg.env.split)
+        except ValueError as e:
+            raise ConfigError(f"env.split: {str(e).splitlines()[0]}") from None
+    return cfg
 
 
 def dump_config(cfg: ExperimentConfig) -> str:

@@ -19,6 +19,7 @@ def run_episode(env, policy, seed: int, obs_history: int, execute: str, chunk: i
     import torch
 
     obs, _ = env.reset(seed=seed)
+    check_finite_obs(obs, env, seed, 0)
     torch.manual_seed(seed)  # samplers draw noise: the episode's seed fixes it, whichever actor runs the episode
     hist = deque([obs] * obs_history, maxlen=obs_history)
     total, steps, plans, plan_time, success = 0.0, 0, 0, 0.0, None
@@ -36,6 +37,7 @@ def run_episode(env, policy, seed: int, obs_history: int, execute: str, chunk: i
             elif hasattr(env.action_space, "n"):  # one-hot scores -> the best-scoring action
                 a = int(np.argmax(a)) + int(env.action_space.start)
             obs, r, terminated, truncated, info = env.step(a)
+            check_finite_obs(obs, env, seed, steps + 1)
             hist.append(obs)
             total += float(r)
             steps += 1
@@ -47,6 +49,16 @@ def run_episode(env, policy, seed: int, obs_history: int, execute: str, chunk: i
                 break
     return {"return": total, "length": steps, "success": success, "plans": plans,
             "ms_per_plan": 1000 * plan_time / plans, "ms_per_action": 1000 * plan_time / steps}
+
+
+def check_finite_obs(obs, env, seed: int, step: int) -> None:
+    """Refuse a NaN / inf observation: a policy fed one returns garbage that would be reported as a normal score."""
+    if not np.isfinite(np.asarray(obs, dtype=np.float64)).all():
+        from rayexp.errors import RayexpError
+
+        name = env.spec.id if env.spec is not None else type(env).__name__
+        raise RayexpError(f"env {name} returned a non-finite observation (NaN or inf) at step {step} of the episode "
+                          f"with seed {seed}; fix the env or its wrappers (nothing was recorded)")
 
 
 class EvalWorker:

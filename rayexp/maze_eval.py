@@ -143,10 +143,11 @@ def maze_table(df: pd.DataFrame, maze: str) -> pd.DataFrame:
     return out.reset_index().rename(columns={"model": "method"})
 
 
-def run_maze_evaluate(cfg, run) -> pd.DataFrame:
-    """Evaluate, write eval.parquet + maze_table.{md,csv}, and the Fig. 2.10 PNG when a planner is trained."""
+def run_maze_evaluate(cfg, run, keep_others: bool = False) -> pd.DataFrame:
+    """Evaluate, write eval.parquet + maze_table.{md,csv}, and the Fig. 2.10 PNG when a planner is trained.
+    ``keep_others``: rows of the table rows not evaluated now stay in eval.parquet and the tables."""
     from rayexp.pipeline import dataset_path
-    from rayexp.report import markdown_table
+    from rayexp.report import markdown_table, write_rows
     from rayexp.store import EpisodeStore
 
     maze = cfg.env.id.removeprefix("maze2d-")
@@ -156,8 +157,8 @@ def run_maze_evaluate(cfg, run) -> pd.DataFrame:
     if not meta.ref_max_score > meta.ref_min_score:
         raise RayexpError(f"reference scores random {meta.ref_min_score} >= controller {meta.ref_max_score}: no scale to "
                           "normalize with; recollect with more collect.episodes or a longer env.max_episode_steps")
-    df = evaluate_maze(cfg, run, (meta.ref_min_score, meta.ref_max_score))
-    df.to_parquet(run.path / "eval.parquet", index=False)
+    df = write_rows(evaluate_maze(cfg, run, (meta.ref_min_score, meta.ref_max_score)), run.path / "eval.parquet",
+                    "model" if keep_others else None)
     table = maze_table(df, maze)
     table.to_csv(run.path / "maze_table.csv", index=False)
     note = (f"\n\nmaze2d-{maze}, {len(df) // len(table)} episodes per row of {int(df['length'].iloc[0])} steps; "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -23,7 +24,104 @@ def dataset_path(cfg: ExperimentConfig, run: Run) -> Path:
         from rayexp.minari_io import resolve_dataset
 
         return resolve_dataset(cfg.data.path, run.path / "minari_cache").path
-    return Path(cfg.data.path)
+    return Path(cfg.data.path).expanduser().resolve()  # absolute: Ray Train workers run in another directory
+
+
+def check_collect(cfg: ExperimentConfig, run: Run, overwrite: bool = False) -> None:
+    """Before Ray starts: ``--overwrite`` must not leave trained models behind on a dataset it replaces, and an
+    interrupted collection must still be able to record every snapshot with its own policy."""
+    from rayexp.collect import check_snapshots
+
+    if overwrite:
+        trained = sorted(p.stem for p in (run.path / "models").glob("*.pt")) + \
+            sorted(p.name for p in (run.path / "offline_rl").glob("*"))
+        if trained and cfg.data.path is None:
+            raise RayexpError(f"collect --overwrite would replace the dataset that {', '.join(trained)} in {run.path} were "
+                              "trained on; choose another name=... for new data (or delete those models first)")
+        return
+    if not dataset_path(cfg, run).exists():
+        check_snapshots(cfg, run.path / "expert")
+
+
+def check_train(cfg: ExperimentConfig, run: Run, stages: list[str] | None = None, retrain: bool = False) -> None:
+    """Before Ray starts: a readable, finite dataset; known stage names; frozen checkpoints this command does not
+    train hold the method their stage configures."""
+    from rayexp.checkpoints import check_stage_checkpoint
+
+    EpisodeStore(dataset_path(cfg, run)).validate_values()
+    order = dependency_order(cfg, [s for s in stages or list(cfg.models) if s not in cfg.offline_rl])
+    trains = {s for s in order if retrain or not run.model_path(s).exists()}
+    for stage in order:
+        for dep in frozen_stages(cfg, stage):
+            if dep not in trains and run.model_path(dep).exists():
+                check_stage_checkpoint(cfg, dep, run.model_path(dep))
+
+
+def check_resources(cfg: ExperimentConfig, stages: list[str] | None = None) -> None:
+    """Once Ray is up: every stage's Ray Train workers fit the cluster (otherwise ``fit()`` waits for them forever)."""
+    import ray
+
+    total = ray.cluster_resources()
+    cpus, gpus = int(total.get("CPU", 0)), int(total.get("GPU", 0))
+    for stage in [s for s in stages or list(cfg.models) if s in cfg.models]:
+        tc = cfg.stage_train(stage)
+        threads = max(1, cpus // tc.num_workers)  # as train_stage sizes its workers
+        if tc.num_workers * threads > cpus:
+            raise RayexpError(f"models.{stage}: train.num_workers={tc.num_workers} asks for {tc.num_workers * threads} CPUs "
+                              f"({threads} per worker), but the Ray cluster has {cpus}; lower train.num_workers")
+        if tc.use_gpu and tc.num_workers > gpus:
+            raise RayexpError(f"models.{stage}: train.use_gpu with {tc.num_workers} worker(s) asks for {tc.num_workers} GPUs, "
+                              f"but the Ray cluster has {gpus}; set train.use_gpu=false or lower train.num_workers")
+
+
+def check_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) -> None:
+    """Before Ray starts: every stage to evaluate has a checkpoint of its configured method (checked in the driver,
+    not in an actor); for the generic evaluation also that it is a policy whose shapes fit the env's spaces."""
+    from rayexp.checkpoints import check_stage_checkpoint
+
+    names = models or cfg.evaluate.models or list(cfg.models)
+    unknown = [m for m in names if m not in cfg.models and m not in cfg.offline_rl]
+    if unknown:
+        raise RayexpError(f"no model stage {unknown}; defined: {sorted(cfg.models) + sorted(cfg.offline_rl)}")
+    stages = [m for m in names if m in cfg.models]
+    for stage in stages:
+        if run.model_path(stage).exists():
+            check_stage_checkpoint(cfg, stage, run.model_path(stage))
+    if cfg.env.id.startswith(("maze2d-", "roundabout-")):  # their own rows and checks (maze_eval, roundabout_eval)
+        return
+    missing = [m for m in stages if not run.model_path(m).exists()]
+    if missing:
+        raise RayexpError(f"no trained model for {missing} in {run.path / 'models'}; run `rayexp train` first")
+    check_policies_fit_env(cfg, {m: run.model_path(m) for m in stages})
+
+
+def check_policies_fit_env(cfg: ExperimentConfig, paths: dict[str, Path]) -> None:
+    """Each checkpoint makes a policy, and its observation / action sizes are the evaluation env's."""
+    import gymnasium as gym
+
+    from envs.registry import make_env
+    from rayexp.train import load_model
+
+    env = make_env(cfg.env.id, split=cfg.env.split, max_episode_steps=cfg.env.max_episode_steps, **cfg.env.kwargs)
+    obs_dim, act_dim = gym.spaces.flatdim(env.observation_space), gym.spaces.flatdim(env.action_space)
+    env.close()
+    for stage, path in paths.items():
+        method, model, spec = load_model(path)
+        try:
+            method.make_policy(model, spec)
+        except TypeError as e:
+            raise RayexpError(f"models.{stage} ({method.name}) is no policy ({e}); leave it out of evaluate.models") from None
+        if (spec.obs_dim, spec.act_dim) != (obs_dim, act_dim):
+            raise RayexpError(f"{path} was trained on obs {spec.obs_dim} / action {spec.act_dim}, but env {cfg.env.id} has "
+                              f"obs {obs_dim} / action {act_dim}; evaluate it on the env its dataset came from")
+
+
+def frozen_stages(cfg: ExperimentConfig, stage: str) -> list[str]:
+    """The stages ``stage`` loads as frozen nets (its method's roles, mapped through ``models.<stage>.frozen``)."""
+    from algorithms.registry import make_method
+
+    st = cfg.models[stage]
+    return [st.frozen.get(role, role) for role in make_method(st.method).needs]
 
 
 def run_collect(cfg: ExperimentConfig, run: Run, overwrite: bool = False) -> EpisodeStore:
@@ -73,7 +171,7 @@ def run_train(cfg: ExperimentConfig, run: Run, stages: list[str] | None = None, 
     from rayexp.train import train_stage
 
     data = dataset_path(cfg, run)
-    EpisodeStore(data)  # validate before starting any trainer
+    EpisodeStore(data).validate_values()  # before starting any trainer
     stages = stages or list(cfg.models) + list(cfg.offline_rl)
     offline = [s for s in stages if s in cfg.offline_rl]
     stages = [s for s in stages if s not in cfg.offline_rl]
@@ -82,6 +180,8 @@ def run_train(cfg: ExperimentConfig, run: Run, stages: list[str] | None = None, 
         if run.model_path(stage).exists() and not retrain:
             log.info("stage %s already trained (%s); skipping", stage, run.model_path(stage))
             continue
+        if retrain and (run.train_storage() / stage).exists():  # else it would resume from its last checkpoint
+            shutil.rmtree(run.train_storage() / stage)
         t0 = time.perf_counter()
         history = train_stage(cfg, run, stage, data)
         rows += [{"kind": "train", **r, "wall_s": time.perf_counter() - t0} for r in history]
@@ -106,11 +206,9 @@ def run_offline_rl(cfg: ExperimentConfig, run: Run, stage: str, data: Path, retr
 
 def dependency_order(cfg: ExperimentConfig, stages: list[str]) -> list[str]:
     """``stages`` reordered so every stage comes after the stages it loads as frozen nets (teacher, reward)."""
-    from algorithms.registry import make_method
 
     def deps(stage: str) -> list[str]:
-        st = cfg.models[stage]
-        return [st.frozen.get(role, role) for role in make_method(st.method).needs]
+        return frozen_stages(cfg, stage)
 
     order: list[str] = []
     visiting: set[str] = set()
@@ -135,17 +233,19 @@ def dependency_order(cfg: ExperimentConfig, stages: list[str]) -> list[str]:
 
 def run_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) -> pd.DataFrame:
     from rayexp.evaluate import evaluate, summarize
+    from rayexp.report import write_eval_tables, write_rows
 
     if cfg.env.id.startswith("maze2d-"):  # open-loop plans + inverse dynamics, Table B.6 rows (rayexp.maze_eval)
         from rayexp.maze_eval import run_maze_evaluate
 
         if models:
             cfg = cfg.model_copy(update={"evaluate": cfg.evaluate.model_copy(update={"models": list(models)})})
-        return run_maze_evaluate(cfg, run)
+        return run_maze_evaluate(cfg, run, keep_others=bool(models))
     if cfg.env.id.startswith("roundabout-"):  # OOC and ID traffic, crashes and reward over seeds (rayexp.roundabout_eval)
         from rayexp.roundabout_eval import run_roundabout_evaluate
 
         return run_roundabout_evaluate(cfg, run, models)
+    explicit = bool(models)
     models = models or cfg.evaluate.models or list(cfg.models)
     paths = {m: str(run.model_path(m)) for m in models}
     missing = [m for m, p in paths.items() if not Path(p).exists()]
@@ -155,9 +255,8 @@ def run_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = Non
     meta = EpisodeStore(store_path).meta if store_path.exists() else None
     ref = (meta.ref_min_score, meta.ref_max_score) if meta and meta.ref_min_score is not None else None
     df = evaluate(cfg.env.model_dump(), paths, cfg.evaluate.model_dump(), cfg.evaluate.num_actors, ref)
-    tmp = run.path / ".eval.parquet.tmp"
-    df.to_parquet(tmp, index=False)
-    tmp.replace(run.path / "eval.parquet")
-    summary = summarize(df)
-    append_metrics(run, [{"kind": "eval", "stage": r.pop("model"), **r} for r in summary.to_dict("records")])
-    return summary
+    # --model X replaces X's rows only; the other models' rows stay, and the tables are rewritten from all of them
+    everything = write_rows(df, run.path / "eval.parquet", "model" if explicit else None)
+    write_eval_tables(run.path)
+    append_metrics(run, [{"kind": "eval", "stage": r.pop("model"), **r} for r in summarize(df).to_dict("records")])
+    return summarize(everything)

@@ -50,6 +50,16 @@ def eval_summary(run_path: Path) -> pd.DataFrame:
     return summarize(pd.read_parquet(path))
 
 
+def write_eval_tables(run_path: Path) -> pd.DataFrame:
+    """RUN/eval.csv and eval.md from every row of RUN/eval.parquet (atomically); returns the summary."""
+    from rayexp.runs import atomic_write_text
+
+    summary = eval_summary(run_path)
+    atomic_write_text(Path(run_path) / "eval.csv", summary.to_csv(index=False))
+    atomic_write_text(Path(run_path) / "eval.md", markdown_table(summary) + "\n")
+    return summary
+
+
 def plot_eval(df: pd.DataFrame, summary: pd.DataFrame, out: Path, dataset_returns=None) -> Path:
     import matplotlib
 
@@ -110,10 +120,8 @@ def report(run_path: str | Path) -> str:
     df = pd.read_parquet(run_path / "eval.parquet") if (run_path / "eval.parquet").exists() else None
     text = [f"# {run_path.name}"]
     if df is not None:
-        summary = eval_summary(run_path)
+        summary = write_eval_tables(run_path)
         table = markdown_table(summary)
-        summary.to_csv(run_path / "eval.csv", index=False)
-        (run_path / "eval.md").write_text(table + "\n")
         from rayexp.tables import run_dataset_dir, table_3_1_markdown
 
         episodes = run_dataset_dir(run_path) / "episodes.parquet"  # data.path when set (e.g. a D4RL tier)

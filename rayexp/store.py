@@ -81,6 +81,16 @@ def _check_episode(i: int, ep: Episode, meta: DatasetMeta) -> None:
             raise DataError(f"episode {i}: {name} has shape {got}, expected {want} (obs_dim={meta.obs_dim}, act_dim={meta.act_dim})")
     if T == 0:
         raise DataError(f"episode {i} is empty; drop it before writing")
+    values = {"observations": ep.observations, "actions": ep.actions, "rewards": ep.rewards}
+    if ep.final_observation is not None:
+        values["final_observation"] = np.reshape(ep.final_observation, (1, -1))
+    for name, arr in values.items():
+        bad = ~np.isfinite(np.asarray(arr, dtype=np.float64))
+        if bad.any():
+            step = int(np.argwhere(bad)[0][0])
+            where = "" if name == "final_observation" else f", first at step {step}"
+            raise DataError(f"episode {i}: {name} has {int(bad.sum())} non-finite value(s) (NaN or inf){where}; "
+                            "fix or drop that episode")
 
 
 def write_dataset(path: str | Path, episodes: Iterable[Episode], meta: DatasetMeta, overwrite: bool = False) -> "EpisodeStore":
@@ -92,7 +102,10 @@ def write_dataset(path: str | Path, episodes: Iterable[Episode], meta: DatasetMe
     if not episodes:
         raise DataError(f"no episodes to write to {path}")
     for i, ep in enumerate(episodes):
-        _check_episode(i, ep, meta)
+        try:
+            _check_episode(i, ep, meta)
+        except DataError as e:
+            raise DataError(f"refusing to write dataset {path}: {e}") from None
     lengths = np.array([len(ep) for ep in episodes])
     steps = pa.table({
         "episode_id": pa.array(np.repeat(np.arange(len(episodes)), lengths).astype(np.int64)),
@@ -183,10 +196,28 @@ class EpisodeStore:
                 out[col] = column.flatten().to_numpy().reshape(len(column), column.type.list_size)
             else:
                 out[col] = column.to_numpy(zero_copy_only=False)
+        self._check_finite(out)
         lengths = self.episodes().column("length").to_numpy()
         if lengths.sum() != len(out["reward"]) or not np.array_equal(np.bincount(out["episode_id"], minlength=len(lengths)), lengths):
             raise DataError(f"{self.path}: steps.parquet and episodes.parquet disagree on episode lengths; re-create the dataset")
         return out
+
+    def _check_finite(self, a: dict[str, np.ndarray]) -> None:
+        """Refuse NaN / inf in obs, action or reward, naming the column, the count and the first episode and step."""
+        for col in ("obs", "action", "reward"):
+            bad = ~np.isfinite(a[col])
+            if bad.ndim > 1:
+                bad = bad.any(axis=1)
+            if bad.any():
+                row = int(np.argmax(bad))
+                raise DataError(f"dataset {self.path}: column {col!r} has non-finite values (NaN or inf) in {int(bad.sum())} "
+                                f"step(s), first at episode {int(a['episode_id'][row])} step {int(a['t'][row])}; "
+                                "clean or re-create the dataset")
+
+    def validate_values(self) -> "EpisodeStore":
+        """Read every step once and refuse non-finite values or mismatched tables (``arrays`` does the checks)."""
+        self.arrays()
+        return self
 
     def iter_episodes(self) -> Iterator[Episode]:
         a = self.arrays()
@@ -214,6 +245,7 @@ class EpisodeStore:
         return ray.data.read_parquet(str(self.path / "steps.parquet"))
 
     def summary(self) -> dict[str, Any]:
+        self.validate_values()  # a NaN step would otherwise show as return_mean nan/inf, its episode unnamed
         ep = self.episodes().to_pandas()
         rets = ep["return"]
         return {

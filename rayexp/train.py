@@ -56,18 +56,21 @@ def train_step(method, model: nn.Module, ema: nn.Module, optimizer: torch.optim.
 def save_model(path: Path, method_cfg, spec: DataSpec, model: nn.Module, step: int, starts: list[int] | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"method": method_cfg.model_dump(mode="json"), "spec": dataclasses.asdict(spec),
-                "state_dict": model.state_dict(), "step": step, "starts": starts or [0]}, tmp)
-    tmp.replace(path)
+    try:
+        torch.save({"method": method_cfg.model_dump(mode="json"), "spec": dataclasses.asdict(spec),
+                    "state_dict": model.state_dict(), "step": step, "starts": starts or [0]}, tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a write cut short (full disk) leaves no half file behind
 
 
 def load_model(path: str | Path) -> Trained:
     """(method, model in eval mode, spec) from a ``models/<stage>.pt`` file."""
+    from rayexp.checkpoints import read_checkpoint
+
     path = Path(path)
-    if not path.is_file():
-        raise RayexpError(f"model checkpoint {path} does not exist; train that stage first (`rayexp train`)")
+    ckpt = read_checkpoint(path)  # one-line errors for missing, truncated or unsafe files
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
         spec = DataSpec(**ckpt["spec"])
         method = make_method(_METHOD_ADAPTER.validate_python(ckpt["method"]))
         model = method.build_model(spec)
@@ -142,6 +145,9 @@ class TrainingState:
             metrics = train_step(self.method, self.model, self.ema, self.optimizer, self.windows.sample(tc.batch_size, rng),
                                  self.frozen, tc.grad_clip, tc.ema_decay, world)
             self.step += 1
+            if not np.isfinite(metrics.get("loss", 0.0)):  # never checkpoint or save a NaN model
+                raise RayexpError(f"training loss became {metrics['loss']} at step {self.step}; lower train.lr, set "
+                                  "train.grad_clip, or check the dataset (`rayexp data inspect`)")
             window.append(metrics)
             if self.step % tc.log_every == 0 or self.step == tc.steps:
                 # the mean over the steps since the last row: one batch's loss is too noisy to show a trend
@@ -239,9 +245,11 @@ def train_stage(cfg, run, stage: str, dataset: str | Path) -> list[dict[str, Any
 
 
 def latest_checkpoint(storage: Path) -> str | None:
-    """The stage's checkpoint with the highest step (a killed driver may not have recorded it with Ray)."""
-    found = [(int((d / "step.txt").read_text()), d) for d in storage.glob("checkpoint_*")
-             if (d / "step.txt").is_file() and (d / "state.pt").is_file()]
+    """The stage's readable checkpoint with the highest step (a killed driver may not have recorded it with Ray);
+    unreadable ones (cut short by a full disk) are skipped with a warning."""
+    from rayexp.checkpoints import valid_train_checkpoint
+
+    found = [(step, d) for d in storage.glob("checkpoint_*") if (step := valid_train_checkpoint(d)) is not None]
     return str(max(found)[1]) if found else None
 
 

@@ -92,6 +92,19 @@ class CrossAttention1d(nn.Module):
         return x + self.out(F.scaled_dot_product_attention(q, k, v).transpose(1, 2))
 
 
+def unet_size_problem(down_dims: list[int], kernel_size: int, n_groups: int = 8) -> str | None:
+    """Why these sizes cannot build a ``ConditionalUnet1D`` (None when they can): every width must split into
+    ``min(n_groups, width)`` group-norm groups, and an odd kernel keeps the horizon (padding kernel // 2)."""
+    if not down_dims or any(d <= 0 for d in down_dims):
+        return f"down_dims {down_dims} must be a non-empty list of positive widths"
+    bad = [d for d in down_dims if d % min(n_groups, d)]
+    if bad:
+        return f"down_dims {bad} not divisible by the {n_groups} group-norm groups (n_groups); use multiples of {n_groups}"
+    if kernel_size <= 0 or kernel_size % 2 == 0:
+        return f"kernel_size {kernel_size} must be odd and positive (it pads kernel_size // 2 to keep the horizon)"
+    return None
+
+
 class ConditionalUnet1D(nn.Module):
     """forward(x: B,H,D, t: B, global_cond: B,G | None, s: B | None, cond: B,C or B,N,C | None) -> B,H,D.
 
