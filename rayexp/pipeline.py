@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from rayexp.config import ExperimentConfig
-from rayexp.errors import RayexpError
+from rayexp.errors import ConfigError, RayexpError
 from rayexp.runs import Run, append_metrics
 from rayexp.store import EpisodeStore
 
@@ -136,6 +136,9 @@ def dependency_order(cfg: ExperimentConfig, stages: list[str]) -> list[str]:
 def run_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) -> pd.DataFrame:
     from rayexp.evaluate import evaluate, summarize
 
+    if cfg.evaluate.gpus_per_actor > 0 and cfg.env.id.startswith(("maze2d-", "roundabout-")):
+        raise ConfigError(f"evaluate.gpus_per_actor: the {cfg.env.id} evaluator runs its policies on CPUs; "
+                          "set evaluate.gpus_per_actor=0 (GPU evaluation covers the gym environments)")
     if cfg.env.id.startswith("maze2d-"):  # open-loop plans + inverse dynamics, Table B.6 rows (rayexp.maze_eval)
         from rayexp.maze_eval import run_maze_evaluate
 
