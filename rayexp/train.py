@@ -209,12 +209,19 @@ class TrainingState:
         self.rank, self.world = 0, 1
         self.loss_fn: nn.Module = MethodLoss(self.method, self.model)
         self.generator = torch.Generator(self.device)
+        self._reseed()
         self.compiled = False
+
+    def _reseed(self) -> None:
+        """The noise generator from (seed, rank, the step this (re)start begins at): a resumed or re-chunked run
+        draws the same noise, and ranks draw different noise."""
+        self.generator.manual_seed(step_seed(self.tc.seed, self.rank, self.step))
 
     def distribute(self, rank: int, world: int, wrap=None) -> None:
         """Make this one of ``world`` workers: ``wrap`` (Ray's ``prepare_model``) puts the loss module in DDP, and
         each worker trains on its own slice of every global batch of ``world * batch_size`` windows."""
         self.rank, self.world = rank, world
+        self._reseed()
         if wrap is not None and world > 1:
             self.loss_fn = wrap(self.loss_fn)
 
@@ -237,6 +244,7 @@ class TrainingState:
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.history = int(state["step"]), list(state["history"])
         self.starts = [*state["starts"], self.step]
+        self._reseed()
 
     def advance(self, until: int, rng: np.random.Generator, on_step=None) -> dict[str, float]:
         """Train up to step ``until``; every ``log_every`` steps a history row holds the mean metrics since the last
@@ -245,7 +253,6 @@ class TrainingState:
         tc, metrics, window = self.tc, {}, []
         if tc.compile and not self.compiled:
             self.loss_fn, self.compiled = torch.compile(self.loss_fn), True
-        self.generator.manual_seed(step_seed(tc.seed, self.rank, self.step))
         while self.step < until:
             metrics = train_step(self.loss_fn, self.model, self.ema, self.optimizer, self.sample_batch(rng), self.frozen,
                                  tc.grad_clip, tc.ema_decay, self.generator, tc.precision)
