@@ -43,13 +43,15 @@ class BC(MethodBase):
     def build_model(self, spec: DataSpec) -> nn.Module:
         return BCNet(spec, self.cfg.hidden)
 
-    def loss(self, model: BCNet, batch: dict[str, torch.Tensor], frozen: Frozen) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, model: BCNet, batch: dict[str, torch.Tensor], frozen: Frozen,
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         loss = (model(batch["obs_hist"]) - model.act_norm(batch["actions"])).pow(2).mean()
-        return loss, {"loss": loss.item()}
+        return loss, {"loss": loss.detach()}
 
     def make_policy(self, model: BCNet, spec: DataSpec) -> Policy:
         @torch.no_grad()
         def policy(obs_hist: torch.Tensor) -> torch.Tensor:
+            obs_hist = torch.as_tensor(obs_hist, dtype=torch.float32, device=model.act_norm.mean.device)
             return model.act_norm.unnormalize(model(obs_hist))
 
         return policy

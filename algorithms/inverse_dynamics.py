@@ -56,15 +56,16 @@ class InverseDynamics(MethodBase):
     def build_model(self, spec: DataSpec) -> nn.Module:
         return InverseDynamicsNet(spec, self.cfg.hidden)
 
-    def loss(self, model: InverseDynamicsNet, batch: dict[str, torch.Tensor], frozen: Frozen) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, model: InverseDynamicsNet, batch: dict[str, torch.Tensor], frozen: Frozen,
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         loss = (model(batch["obs"], batch["next_obs"]) - model.act_norm(batch["action"])).pow(2).mean()
-        return loss, {"loss": loss.item()}
+        return loss, {"loss": loss.detach()}
 
     def make_policy(self, model: InverseDynamicsNet, spec: DataSpec) -> Policy:
         """obs_hist B, 2, obs_dim read as (s_t, desired s_{t+1}) -> actions B, 1, act_dim."""
 
         def policy(obs_hist: torch.Tensor) -> torch.Tensor:
-            obs_hist = torch.as_tensor(obs_hist, dtype=torch.float32)
+            obs_hist = torch.as_tensor(obs_hist, dtype=torch.float32, device=model.act_min.device)
             if obs_hist.dim() != 3 or obs_hist.shape[1] != 2:
                 raise ValueError(f"inverse dynamics policy wants B, 2, obs_dim (s_t, s_t+1); got {tuple(obs_hist.shape)}")
             return model.predict(obs_hist[:, 0], obs_hist[:, 1], clip=self.cfg.clip_actions)[:, None]

@@ -213,13 +213,13 @@ class Planner(MethodBase):
         return PlannerNet(spec, self.cfg)
 
     def loss(self, model: PlannerNet, batch: dict[str, torch.Tensor], frozen: Frozen,
-             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         states, x0 = window_trajectory(model, batch)
         if x0.shape[1] != self.cfg.horizon:
             raise ValueError(f"planner horizon is {self.cfg.horizon} but the batch has windows of {x0.shape[1]} steps")
-        t = torch.randint(len(model.alphas_cumprod), (x0.shape[0],), generator=generator).to(x0.device)
+        t = torch.randint(len(model.alphas_cumprod), (x0.shape[0],), generator=generator, device=x0.device)
         a = model.alphas_cumprod[t].view(-1, 1, 1)
-        noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+        noise = torch.randn(x0.shape, generator=generator, device=x0.device)
         known, mask = known_entries(model, states[:, 0], states[:, -1] if self.cfg.inpaint_goal else None, x0)
         xt = apply_inpainting(a.sqrt() * x0 + (1 - a).sqrt() * noise, known, mask)
         cond = window_condition(model, batch["future_obs"], states)
@@ -232,7 +232,7 @@ class Planner(MethodBase):
         keep = self.train_rows(batch["future_obs"])
         err = err[keep] if keep is not None else err
         loss = err.sum() / (weight.sum() * max(len(err), 1))
-        return loss, {"loss": loss.item(), "a0_loss": (pred - x0)[:, 0, model.obs_dim:].pow(2).mean().item()}
+        return loss, {"loss": loss.detach(), "a0_loss": (pred - x0)[:, 0, model.obs_dim:].pow(2).mean().detach()}
 
     def make_policy(self, model: PlannerNet, spec: DataSpec) -> "PlannerPolicy":
         return PlannerPolicy(model, self.cfg)

@@ -94,7 +94,7 @@ class PlannerCTD(Planner):
         warm_start(model, frozen.nets["teacher"])
 
     def loss(self, model: PlannerNet, batch: dict[str, torch.Tensor], frozen: Frozen,
-             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         teacher, target = frozen.nets["teacher"], frozen.nets["ema"]
         teacher.requires_grad_(False)
         target.requires_grad_(False)
@@ -102,7 +102,7 @@ class PlannerCTD(Planner):
         if keep is not None:
             if not keep.any():  # every window is held out: nothing to learn from this batch
                 zero = sum(p.sum() for p in model.parameters()) * 0.0
-                return zero, {"loss": 0.0}
+                return zero, {"loss": zero.detach()}
             batch = {k: v[keep] for k, v in batch.items()}
         states, x0 = window_trajectory(model, batch)
         known, mask = known_entries(model, states[:, 0], states[:, -1] if self.cfg.inpaint_goal else None, x0)
@@ -114,7 +114,7 @@ class PlannerCTD(Planner):
                                  teacher_denoiser(teacher, cond, self.cfg.guidance, known, mask),
                                  x0, descending_grid(model), self.cfg.solver_steps_max, self.cfg.huber_c, generator)
         loss = self.cfg.alpha * ctm + self.cfg.beta * dsm
-        return loss, {"loss": loss.item(), "ctm": ctm.item(), "dsm": dsm.item()}
+        return loss, {"loss": loss.detach(), "ctm": ctm.detach(), "dsm": dsm.detach()}
 
     def make_policy(self, model: PlannerNet, spec: DataSpec) -> "PlannerCTDPolicy":
         return PlannerCTDPolicy(model, self.cfg)

@@ -72,16 +72,16 @@ class RewardModel(MethodBase):
         return RewardNet(spec, self.cfg.hidden)
 
     def loss(self, model: RewardNet, batch: dict[str, torch.Tensor], frozen: Frozen,
-             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         target = model.rtg_norm(batch["rtg"][:, None]).squeeze(-1)
         fit = (model(batch["obs"], batch["action"]) - target).pow(2).mean()
-        loss, metrics = fit, {"fit": fit.item()}
+        loss, metrics = fit, {"fit": fit.detach()}
         if self.cfg.off_data_weight > 0 and torch.isfinite(model.act_high - model.act_low).all():
-            u = torch.rand(batch["action"].shape, generator=generator).to(target.device)
+            u = torch.rand(batch["action"].shape, generator=generator, device=target.device)
             off = (model(batch["obs"], model.act_low + u * (model.act_high - model.act_low)) - target.min()).pow(2).mean()
             loss = loss + self.cfg.off_data_weight * off
-            metrics["off_data"] = off.item()
-        metrics["loss"] = loss.item()
+            metrics["off_data"] = off.detach()
+        metrics["loss"] = loss.detach()
         return loss, metrics
 
     def make_policy(self, model: RewardNet, spec: DataSpec) -> Policy:

@@ -164,7 +164,7 @@ class StateCTMStudent(CTMStudent):
         if self.cfg.reward_weight > 0:
             r = plan_reward_term(model, nets["reward"], b, self.cfg.sigma_max, generator)
             loss = loss + self.cfg.reward_weight * r
-            metrics.update(reward_loss=r.item(), loss=loss.item())
+            metrics.update(reward_loss=r.detach(), loss=loss.detach())
         return loss, metrics
 
     def make_policy(self, model: ActionDiffusionNet, spec: DataSpec) -> StatePlanPolicy:
@@ -184,7 +184,7 @@ def plan_reward_term(student: ActionDiffusionNet, reward_net: nn.Module, b: dict
     student only (the reward net is frozen)."""
     reward_net.requires_grad_(False)
     x0_shape = b["actions"].shape
-    x_T = sigma_max * torch.randn(x0_shape, generator=generator).to(b["actions"].device)
+    x_T = sigma_max * torch.randn(x0_shape, generator=generator, device=b["actions"].device)
     B, H, D = x0_shape
     plan = student.net(x_T, x_T.new_full((B,), sigma_max), x_T.new_zeros(B), student.global_cond(b["obs_hist"]))
     states = student.act_norm.unnormalize(plan).reshape(B * H, D)
@@ -234,18 +234,18 @@ class MazeReward(MethodBase):
         return MazeRewardNet(spec, self.cfg.hidden)
 
     def loss(self, model: MazeRewardNet, batch: dict[str, torch.Tensor], frozen: Frozen,
-             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         s = batch["future_obs"]
         B, H, D = s.shape
         obs = s.reshape(B * H, D)
         own = s[:, -1:, :2].expand(B, H, 2).reshape(B * H, 2)
-        near = obs[:, :2] + self.cfg.near * (2 * torch.rand(obs[:, :2].shape, generator=generator) - 1)
+        near = obs[:, :2] + self.cfg.near * (2 * torch.rand(obs[:, :2].shape, generator=generator, device=obs.device) - 1)
         obs, goals = torch.cat([obs, obs]), torch.cat([own, near])
         label = ((obs[:, :2] - goals).norm(dim=-1) < self.cfg.radius).float()
         logit = model(obs, goals)
         loss = F.binary_cross_entropy_with_logits(logit, label)
         acc = ((logit > 0).float() == label).float().mean()
-        return loss, {"loss": loss.item(), "accuracy": acc.item(), "positives": label.mean().item()}
+        return loss, {"loss": loss.detach(), "accuracy": acc.detach(), "positives": label.mean().detach()}
 
     def make_policy(self, model: MazeRewardNet, spec: DataSpec):
         raise TypeError("a reward model is not a policy; evaluate the stages that use it (students) instead")

@@ -82,14 +82,15 @@ def ctm_dsm_terms(G: Callable, G_target: Callable, teacher_denoise: Callable, x0
       L_DSM = d(x_0, G(x_t, t, 0))
     """
     bins, dev, B = len(grid) - 1, x0.device, x0.shape[0]
-    n = int(torch.randint(1, solver_steps_max + 1, (1,), generator=generator))
+    # n is a Python loop count: the one host synchronisation a step of a CTM loss needs on a GPU
+    n = int(torch.randint(1, solver_steps_max + 1, (1,), generator=generator, device=dev))
     n = min(n, bins - 1)
-    i = torch.randint(0, bins - n, (B,), generator=generator).to(dev)  # u = grid[i + n] > 0
+    i = torch.randint(0, bins - n, (B,), generator=generator, device=dev)  # u = grid[i + n] > 0
     j = i + n
-    l = j + 1 + (torch.rand(B, generator=generator).to(dev) * (bins - j).float()).long()  # j < l <= bins
+    l = j + 1 + (torch.rand(B, generator=generator, device=dev) * (bins - j).float()).long()  # j < l <= bins
     t, u, k = grid[i], grid[j], grid[l]
     zero = torch.zeros_like(t)
-    x_t = x0 + _b(t) * torch.randn(x0.shape, generator=generator).to(dev)
+    x_t = x0 + _b(t) * torch.randn(x0.shape, generator=generator, device=dev)
     est_0 = G_target(G(x_t, t, k), k, zero)
     with torch.no_grad():
         x_u = teacher_heun(teacher_denoise, x_t, grid, i, n)
@@ -101,7 +102,7 @@ def ctm_dsm_terms(G: Callable, G_target: Callable, teacher_denoise: Callable, x0
 
 def ractd_loss(student: ActionDiffusionNet, target: ActionDiffusionNet, teacher: ActionDiffusionNet,
                reward_model: nn.Module | None, batch: dict[str, torch.Tensor], cfg: CTMStudentConfig,
-               generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """RACTD loss on a batch (obs_hist B,h,O; actions B,c,A; obs B,O). ``target`` is the EMA student
     (stop-gradient); teacher, target and reward model are set to requires_grad False here. L_CTM and L_DSM on the
     Karras grid (``ctm_dsm_terms``), L_Reward = -R(s_n, first action of G(x_T, T, 0)).
@@ -116,16 +117,16 @@ def ractd_loss(student: ActionDiffusionNet, target: ActionDiffusionNet, teacher:
     ctm, dsm = ctm_dsm_terms(lambda x, a, b: student.net(x, a, b, gc), lambda x, a, b: target.net(x, a, b, gc),
                              lambda x, s: teacher.net(x, s, gc), x0, grid, cfg.solver_steps_max, cfg.huber_c, generator)
     loss = cfg.alpha * ctm + cfg.beta * dsm
-    metrics = {"ctm": ctm.item(), "dsm": dsm.item()}
+    metrics = {"ctm": ctm.detach(), "dsm": dsm.detach()}
     if cfg.reward_weight > 0:
         if reward_model is None:
             raise ValueError("reward_weight > 0 needs a reward model")
-        x_T = cfg.sigma_max * torch.randn(x0.shape, generator=generator).to(dev)
+        x_T = cfg.sigma_max * torch.randn(x0.shape, generator=generator, device=dev)
         x_0 = student.net(x_T, x_T.new_full((B,), cfg.sigma_max), x_T.new_zeros(B), gc)
         r = reward_term(reward_model, batch["obs"], x_0, student)
         loss = loss + cfg.reward_weight * r
-        metrics["reward_loss"] = r.item()
-    metrics["loss"] = loss.item()
+        metrics["reward_loss"] = r.detach()
+    metrics["loss"] = loss.detach()
     return loss, metrics
 
 
@@ -173,7 +174,7 @@ class CTMStudent(MethodBase):
         warm_start(model, frozen.nets["teacher"])
 
     def loss(self, model: ActionDiffusionNet, batch: dict[str, torch.Tensor], frozen: Frozen,
-             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         nets = frozen.nets
         return ractd_loss(model, nets["ema"], nets["teacher"], nets.get("reward"), batch, self.cfg, generator)
 

@@ -119,7 +119,7 @@ class EDMTeacher(MethodBase):
         return append_zero(karras_sigmas(c.bins, c.sigma_min, c.sigma_max, c.rho)).to(device)
 
     def loss(self, model: ActionDiffusionNet, batch: dict[str, torch.Tensor], frozen: Frozen,
-             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c = self.cfg
         x0 = model.act_norm(batch["actions"])
         gc = model.global_cond(batch["obs_hist"])
@@ -131,13 +131,13 @@ class EDMTeacher(MethodBase):
             sigma = bin_sigmas(n, self.sigmas(x0.device)[:-1], generator=generator)
         noisy = x0 + sigma.view(-1, 1, 1) * torch.randn(x0.shape, generator=generator, device=x0.device)
         dsm = pseudo_huber(model.net.raw(noisy, sigma, gc, cond), model.net.training_target(x0, noisy, sigma), c.huber_c).mean()
-        metrics = {"dsm": dsm.item()}
+        metrics = {"dsm": dsm.detach()}
         loss = dsm
         if c.reward_weight > 0:
             r = reward_term(frozen.nets["reward"], batch["obs"], model.net(noisy, sigma, gc, cond), model)
             loss = loss + c.reward_weight * r
-            metrics["reward_loss"] = r.item()
-        metrics["loss"] = loss.item()
+            metrics["reward_loss"] = r.detach()
+        metrics["loss"] = loss.detach()
         return loss, metrics
 
     def make_policy(self, model: ActionDiffusionNet, spec: DataSpec) -> Policy:
@@ -180,7 +180,7 @@ class DDPM(MethodBase):
         return ActionDiffusionNet(spec, build_unet(spec, self.cfg.unet))
 
     def loss(self, model: ActionDiffusionNet, batch: dict[str, torch.Tensor], frozen: Frozen,
-             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         x0 = model.act_norm(batch["actions"])
         gc = model.global_cond(batch["obs_hist"])
         cond = batch.get("cond") if self.cfg.unet.cond_mode != "none" else None
@@ -188,7 +188,7 @@ class DDPM(MethodBase):
         a = self.alphas_cumprod.to(x0.device)[t].view(-1, 1, 1)
         eps = torch.randn(x0.shape, generator=generator, device=x0.device)
         loss = F.mse_loss(model.net(a.sqrt() * x0 + (1 - a).sqrt() * eps, t.float(), gc, cond=cond), eps)
-        return loss, {"loss": loss.item()}
+        return loss, {"loss": loss.detach()}
 
     def make_policy(self, model: ActionDiffusionNet, spec: DataSpec) -> Policy:
         c = self.cfg

@@ -5,7 +5,7 @@ import logging
 import os
 
 from rayexp.config import RayConfig
-from rayexp.errors import RayexpError
+from rayexp.errors import ConfigError, RayexpError
 
 
 def init_ray(cfg: RayConfig) -> None:
@@ -52,6 +52,29 @@ def num_cpus() -> int:
     import ray
 
     return int(ray.cluster_resources().get("CPU", 1))
+
+
+def require_gpus(key: str, needed: float) -> None:
+    """Refuse, in the driver and before any work, a config asking for more GPUs than the Ray cluster has (else Ray
+    would wait for them forever, or a job would silently run on CPUs)."""
+    import ray
+
+    have = ray.cluster_resources().get("GPU", 0.0)
+    if needed > 0 and have < needed:
+        raise ConfigError(f"{key} needs {needed:g} GPU(s) but the Ray cluster has {have:g}; "
+                          f"join a cluster with GPU nodes (--address) or turn {key.split(' ')[0]} off")
+
+
+def gpu_supports_bf16() -> tuple[str, bool]:
+    """(device name, native bf16 support) of a GPU of the cluster, probed by a one-GPU Ray task."""
+    import ray
+
+    def probe() -> tuple[str, bool]:
+        import torch
+
+        return torch.cuda.get_device_name(), torch.cuda.is_bf16_supported(including_emulation=False)
+
+    return ray.get(ray.remote(num_gpus=1, num_cpus=0)(probe).remote())
 
 
 def run_round_robin(actors: list, jobs: list[tuple], desc: str) -> list:

@@ -97,7 +97,13 @@ class TrainConfig(Section):
     checkpoint_every: int = Field(500, gt=0)
     log_every: int = Field(50, gt=0)
     num_workers: int = Field(1, gt=0)
+    """Ray Train workers; more than one trains with DDP, each worker on its own batch_size windows per step."""
     use_gpu: bool = False
+    """One GPU per worker (refused where the cluster has none); the worker trains on ray.train.torch.get_device()."""
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """bf16: the loss forward under torch.autocast(bfloat16); weights, gradients and optimizer stay fp32."""
+    compile: bool = False
+    """torch.compile the training step's network call (the method's loss module); the first steps compile."""
     seed: int | None = None
     """Initialisation and batch-sampling seed; None: the experiment's ``seed``."""
 
@@ -130,6 +136,8 @@ class ModelStage(Section):
 class EvalConfig(Section):
     episodes: int = Field(10, gt=0)
     num_actors: int = Field(2, gt=0)
+    gpus_per_actor: float = Field(0.0, ge=0, le=1)
+    """GPU share per evaluation actor (e.g. 0.25: four actors per GPU); > 0 runs each actor's policies on its GPU."""
     seed: int = 1000
     execute: Literal["first", "chunk"] = "chunk"
     """Execute the first predicted action then replan, or the whole action chunk."""

@@ -27,7 +27,7 @@ def run_episode(env, policy, seed: int, obs_history: int, execute: str, chunk: i
     while not done:
         t0 = time.perf_counter()
         x = torch.as_tensor(np.stack(hist), dtype=torch.float32)[None]
-        actions = policy(x)[0].cpu().numpy()
+        actions = policy(x)[0].cpu().numpy()  # .cpu() waits for a GPU's kernels: the time below is the real latency
         plan_time += time.perf_counter() - t0
         plans += 1
         n_exec = 1 if execute == "first" else min(chunk or len(actions), len(actions))
@@ -65,6 +65,7 @@ class EvalWorker:
     """Holds one env and one policy per model; runs whole episodes on request."""
 
     def __init__(self, env_cfg: dict, model_paths: dict[str, str], eval_cfg: dict, threads: int = 1):
+        import ray
         import torch
 
         from envs.registry import make_env
@@ -76,8 +77,11 @@ class EvalWorker:
         self.eval_cfg = eval_cfg
         self.policies = {}
         self.calls: dict[str, list[int]] = {}
+        # an actor given a (fractional) GPU by evaluate.gpus_per_actor runs its policies there
+        self.device = torch.device("cuda" if ray.is_initialized() and ray.get_gpu_ids() else "cpu")
         for name, path in model_paths.items():
             method, model, spec = load_model(path)
+            model.to(self.device)
             self.calls[name] = count_backbone_calls(model)
             self.policies[name] = (method.make_policy(model, spec), spec)
 
@@ -106,7 +110,11 @@ def evaluate(env_cfg: dict, model_paths: dict[str, str], eval_cfg: dict, num_act
     """Every model on ``episodes`` seeded episodes over ``num_actors`` actors; one row per episode."""
     import ray
 
-    actor_cls = ray.remote(num_cpus=1)(EvalWorker)
+    from rayexp.cluster import require_gpus
+
+    gpus = eval_cfg.get("gpus_per_actor", 0.0)
+    require_gpus("evaluate.gpus_per_actor", gpus)  # a fraction: several actors share one GPU
+    actor_cls = ray.remote(num_cpus=1, num_gpus=gpus)(EvalWorker)
     actors = [actor_cls.remote(env_cfg, model_paths, eval_cfg) for _ in range(num_actors)]
     jobs = [(m, i, eval_cfg["seed"] + i) for m in model_paths for i in range(eval_cfg["episodes"])]
     rows = run_round_robin(actors, jobs, "evaluate")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from rayexp.config import ExperimentConfig
-from rayexp.errors import RayexpError
+from rayexp.errors import ConfigError, RayexpError
 from rayexp.runs import Run, append_metrics
 from rayexp.store import EpisodeStore
 
@@ -235,6 +235,9 @@ def run_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = Non
     from rayexp.evaluate import evaluate, summarize
     from rayexp.report import write_eval_tables, write_rows
 
+    if cfg.evaluate.gpus_per_actor > 0 and cfg.env.id.startswith(("maze2d-", "roundabout-")):
+        raise ConfigError(f"evaluate.gpus_per_actor: the {cfg.env.id} evaluator runs its policies on CPUs; "
+                          "set evaluate.gpus_per_actor=0 (GPU evaluation covers the gym environments)")
     if cfg.env.id.startswith("maze2d-"):  # open-loop plans + inverse dynamics, Table B.6 rows (rayexp.maze_eval)
         from rayexp.maze_eval import run_maze_evaluate
 

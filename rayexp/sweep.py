@@ -33,6 +33,7 @@ SWEEP_FILE = "sweep.yaml"
 def sweep_trial(point: dict[str, Any], job: dict[str, Any]) -> None:
     """The Tune function trainable. ``point``: dotted key -> value; ``job``: plain dicts from the driver."""
     import numpy as np
+    import ray
     import torch
     from ray import tune
 
@@ -44,7 +45,9 @@ def sweep_trial(point: dict[str, Any], job: dict[str, Any]) -> None:
     if job["eval_only"]:
         tune.report({"epoch": 1, **score_trained(cfg, job, options)})
         return
-    ts = TrainingState(stage_config(cfg, job["stage"], job["dataset"], Path(job["models_dir"]), job["threads"]))
+    # a trial given a GPU (resources_per_trial: {gpu: ...}) trains and scores on it
+    device = torch.device("cuda" if ray.get_gpu_ids() else "cpu")
+    ts = TrainingState(stage_config(cfg, job["stage"], job["dataset"], Path(job["models_dir"]), job["threads"]), device)
     epoch = 0
     if checkpoint := tune.get_checkpoint():
         with checkpoint.as_directory() as d:
@@ -59,7 +62,7 @@ def sweep_trial(point: dict[str, Any], job: dict[str, Any]) -> None:
         sums: dict[str, float] = {}
         ts.advance(min(epoch * per_epoch, ts.tc.steps), rng, on_step=lambda _, m: _accumulate(sums, m))
         count = sums.pop("__n", 1.0)
-        out = {"epoch": epoch, "step": ts.step, **{k: v / count for k, v in sums.items()}}
+        out = {"epoch": epoch, "step": ts.step, **{k: float(v) / count for k, v in sums.items()}}
         if job["eval_episodes"]:
             out.update(score_policy(ts.method, ts.ema, ts.spec, cfg, job))
         _maybe_crash(job, epoch)
@@ -68,9 +71,10 @@ def sweep_trial(point: dict[str, Any], job: dict[str, Any]) -> None:
             tune.report(out, checkpoint=tune.Checkpoint.from_directory(d))
 
 
-def _accumulate(sums: dict[str, float], metrics: dict[str, float]) -> None:
+def _accumulate(sums: dict, metrics: dict) -> None:
+    """Sum the step's metric tensors on their device (no host sync per step; the epoch's report converts)."""
     for k, v in metrics.items():
-        sums[k] = sums.get(k, 0.0) + float(v)
+        sums[k] = sums.get(k, 0.0) + v
     sums["__n"] = sums.get("__n", 0.0) + 1
 
 
@@ -148,7 +152,7 @@ def run_sweep(path: str | Path, overrides: list[str] | None = None, address: str
     """Run (or resume) the sweep in ``path``; returns the tidy results table it also writes."""
     from ray import tune
 
-    from rayexp.cluster import init_ray
+    from rayexp.cluster import init_ray, require_gpus
     from rayexp.pipeline import dataset_path
     from rayexp.runs import Run
     from rayexp.store import EpisodeStore
@@ -164,9 +168,10 @@ def run_sweep(path: str | Path, overrides: list[str] | None = None, address: str
            "steps_per_epoch": sweep.steps_per_epoch, "eval_episodes": sweep.eval_episodes,
            "eval_max_steps": sweep.eval_max_steps, "seed": sweep.seed, "crash_once_at": _crash_spec(),
            "ref_scores": (meta.ref_min_score, meta.ref_max_score) if meta.ref_min_score is not None else None}
-    _record(sweep, cfg, restart)
     # Inside `ray job submit` RAY_ADDRESS names the cluster the job runs on.
     init_ray(RayConfig(address=address or cfg.ray.address or os.environ.get("RAY_ADDRESS") or None, num_cpus=cfg.ray.num_cpus))
+    require_gpus("resources_per_trial.gpu", sweep.resources_per_trial.get("gpu", 0))
+    _record(sweep, cfg, restart)
     trainable = tune.with_resources(tune.with_parameters(sweep_trial, job=job), sweep.resources_per_trial)
     where = sweep_dir(sweep)
     _STOP_AFTER["n"] = stop_after

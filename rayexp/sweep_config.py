@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rayexp.config import ExperimentConfig, _UniqueKeyLoader, _first_error, parse_overrides, set_path, validate
 from rayexp.errors import ConfigError
@@ -85,6 +85,7 @@ class SweepConfig(_Strict):
     """Grid: repeats of the whole grid; random/optuna: trials drawn."""
     max_concurrent: int = Field(2, gt=0)
     resources_per_trial: dict[str, float] = {"cpu": 1}
+    """Ray resources of one trial, e.g. {cpu: 4, gpu: 0.5}; a trial with a GPU trains and scores on it."""
     storage_path: str = "sweeps"
     """Local folder or cloud URI (s3://, gs://) that holds <name>/."""
     max_failures: int = Field(1, ge=0)
@@ -96,6 +97,17 @@ class SweepConfig(_Strict):
     eval_max_steps: int | None = Field(None, gt=0)
     """Cap on steps per evaluation episode (CPU budgets)."""
     seed: int = 0
+
+    @field_validator("resources_per_trial")
+    @classmethod
+    def _resources(cls, v: dict[str, float]) -> dict[str, float]:
+        upper = [k for k in v if k in ("CPU", "GPU")]
+        if upper:
+            raise ValueError(f"write resource names in lower case (cpu, gpu), not {upper}")
+        negative = [k for k, x in v.items() if x < 0]
+        if negative:
+            raise ValueError(f"resources must be >= 0, not {negative}")
+        return v
 
     @model_validator(mode="after")
     def _shape(self) -> "SweepConfig":

@@ -42,11 +42,21 @@ def machine_info() -> dict[str, str]:
 
     from rayexp.runs import git_commit
 
-    return {"host": platform.node(), "cpu": _cpu_model(), "cores": str(os.cpu_count()),
+    return {"host": platform.node(), "cpu": _cpu_model(), "device": device_info(), "cores": str(os.cpu_count()),
             "usable cores": str(len(os.sched_getaffinity(0))), "torch threads": str(torch.get_num_threads()),
             "load average (1, 5, 15 min)": " ".join(f"{x:.1f}" for x in os.getloadavg()),
             "python": platform.python_version(), "torch": torch.__version__, "ray": ray.__version__,
             "numpy": numpy.__version__, "commit": git_commit()}
+
+
+def device_info() -> str:
+    """What the compute rows ran on: 'cpu' or the GPUs torch sees (then the table also has '... gpu' rows)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "cpu (no CUDA device; no gpu rows)"
+    names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return f"cpu + cuda: {', '.join(names)} (gpu rows on cuda:0, CUDA {torch.version.cuda})"
 
 
 def _cpu_model() -> str:
@@ -92,6 +102,7 @@ def run_benchmarks(names: list[str] | None = None, quick: bool = False, out_root
     names = names or list(BENCHMARKS)
     workdir = Path(tempfile.mkdtemp(prefix="rayexp_bench_"))
     rows: list[dict] = []
+    echo(f"[bench] device: {device_info()}")
     try:
         for name in names:
             t0 = time.perf_counter()

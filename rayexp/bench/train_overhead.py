@@ -38,7 +38,7 @@ def bench_worker(config: dict) -> None:
     """Ray Train worker: the training loop timed in blocks; reports like ``train_loop_per_worker``."""
     import ray.train
 
-    from rayexp.train import TrainingState
+    from rayexp.train import TrainingState, as_floats
 
     started = time.time()
     ts = TrainingState(config)
@@ -46,7 +46,7 @@ def bench_worker(config: dict) -> None:
 
     def on_step(step: int, metrics: dict) -> None:
         if step % ts.tc.log_every == 0:
-            ray.train.report({"step": step, **metrics})
+            ray.train.report({"step": step, **as_floats(metrics)})
 
     rates = timed_blocks(ts, config["sizes"], on_step)
     out = {"worker_started": started, "first_step": ready, "rates": rates, "threads": torch.get_num_threads(),
