@@ -107,3 +107,21 @@ def test_sweeps_use_rays_tune_logger_callbacks(tmp_path):
     kinds = [type(c) for c in tune_callbacks(_ctx(tmp_path, "[mlflow, tensorboard, wandb]"))]
     assert kinds == [MLflowLoggerCallback, TBXLoggerCallback, WandbLoggerCallback]
     assert tune_callbacks(None) == []
+
+
+def test_sweep_trials_reach_mlflow_and_tensorboard(tmp_path, ray_session):
+    pytest.importorskip("mlflow")
+    from rayexp.bench_sweep import TINY_SWEEP, make_tiny_run
+    from rayexp.sweep import run_sweep
+
+    run = make_tiny_run(tmp_path / "tiny_run")
+    run_sweep(TINY_SWEEP, [f"from_run={run}", f"storage_path={tmp_path / 'sweeps'}", "base.train.steps=10",
+                           "base.tracking.backends=[mlflow, tensorboard]"])
+    runs = read_mlflow((run / "mlruns").resolve().as_uri(), "sweep_tiny")
+    assert len(runs) == 4
+    for params, tags, history, status in runs.values():
+        assert status == "FINISHED" and history["loss"] and history["score"]
+        assert {"train.lr", "models.bc.method.hidden"} <= set(params) and tags["rayexp.sweep"].endswith("sweep_tiny")
+    events = list((tmp_path / "sweeps" / "sweep_tiny").glob("trial_*/events.out.tfevents*"))
+    assert len(events) == 4
+    assert any(tag.endswith("loss") for tag in read_tensorboard(events[0].parent))
