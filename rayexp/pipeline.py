@@ -146,11 +146,11 @@ def run_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = Non
     t0, started = time.perf_counter(), time.time()
     summary = _evaluate(cfg, run, models)
     tracker = open_tracker(tracking_context(cfg, run.path, dataset_path(cfg, run)), "evaluate")
-    tracker.log_table(summary.to_dict("records"), [c for c in ("model", "traffic", "team") if c in summary])
+    tracker.log_table(summary.to_dict("records"), [c for c in ("model", "method", "traffic", "team") if c in summary])
     tracker.close()
     written = sorted(p.name for p in run.path.glob("*eval*.parquet") if p.stat().st_mtime >= started - 1)
     where = run.path / written[0] if len(written) == 1 else run.path
-    console.stage_done(f"evaluate: {summary['model'].nunique() if 'model' in summary else len(summary)} methods",
+    console.stage_done(f"evaluate: {_methods(summary)} methods",
                        time.perf_counter() - t0, where)
     return summary
 
@@ -183,3 +183,8 @@ def _evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) 
     summary = summarize(df)
     append_metrics(run, [{"kind": "eval", "stage": r.pop("model"), **r} for r in summary.to_dict("records")])
     return summary
+
+
+def _methods(summary: pd.DataFrame) -> int:
+    key = next((c for c in ("model", "method") if c in summary), None)
+    return summary[key].nunique() if key else len(summary)

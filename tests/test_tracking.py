@@ -16,6 +16,9 @@ def read_mlflow(uri: str, experiment: str) -> dict:
     """{run name: (params, tags, {metric: [(step, value)]}, status)} read back from the store."""
     import mlflow
 
+    from rayexp.tracking import allow_file_store
+
+    allow_file_store(uri)
     client = mlflow.tracking.MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)
     out = {}
