@@ -61,6 +61,9 @@ def test_seeds_run_in_parallel_tasks_and_report_intervals(tmp_path):
         assert f"seed: {k}" in cfg and str(run / "data") in cfg  # the seed's own seeds, the run's one dataset
         assert (run / f"seed_{k}" / "eval.parquet").is_file() and (run / f"seed_{k}" / "models" / "bc.pt").is_file()
     assert not (run / "seed_0" / "data").exists()
+    # parallel: with 2 CPUs each seed's trainer gets one, so both train at once (their checkpoint times overlap)
+    spans = [sorted(p.name for p in (run / f"seed_{k}" / "ray_train" / "bc").glob("checkpoint_2*")) for k in (0, 1)]
+    assert max(s[0] for s in spans) < min(s[-1] for s in spans), spans
     out = proc.stdout
     assert "# seeds: 2 seeds" in out and "IQM 95% CI" in out
     assert any(ln.startswith("| bc | 2 | 6 |") for ln in out.splitlines()), out  # 2 seeds, 3 episodes each
