@@ -113,7 +113,7 @@ class Tracker:
             self.tb.add_text("tags", "\n".join(f"    {k}: {v}" for k, v in tags.items()), 0)
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
-        scalars = {k: float(v) for k, v in metrics.items() if _is_number(v)}
+        scalars = {k: float(v) for k, v in metrics.items() if _is_number(v) and k != "step"}
         if self.mlflow is not None:
             self.mlflow.log_metrics(scalars, step=step)
         if self.wandb is not None:

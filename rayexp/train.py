@@ -179,7 +179,7 @@ def train_loop_per_worker(config: dict) -> None:
 
     def on_step(step: int, metrics: dict) -> None:
         if step % tc.log_every == 0 or step == tc.steps:
-            tracker.log(metrics, step)
+            tracker.log(ts.history[-1], step)  # the history row: the mean over the log window, as metrics.parquet
         if step % tc.checkpoint_every == 0 or step == tc.steps:
             with tempfile.TemporaryDirectory() as d:
                 if rank == 0:
