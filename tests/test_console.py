@@ -2,6 +2,8 @@
 bars and Ray warnings), with tracking on; and `seeds: [...]` running seeds in parallel with a report over them."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from rayexp.console import duration, one_line
@@ -44,7 +46,8 @@ def test_quickstart_console_fits_a_screen_and_every_stage_reaches_the_trackers(t
     assert set(runs) == {"train/teacher", "train/ctd", "evaluate"}
     params, tags, history, _ = runs["train/ctd"]
     assert [s for s, _ in history["loss"]] == [10, 20, 30, 40, 50, 60] and params["models.ctd.method.name"] == "ctm_student"
-    assert tags["dataset.source"] == "rllib-ppo" and tags["dataset.episodes"] == "12" and len(tags["rayexp.commit"]) >= 7
+    meta = json.loads((run / "data" / "meta.json").read_text())
+    assert tags["dataset.source"] == meta["source"] and tags["dataset.episodes"] == "12" and len(tags["rayexp.commit"]) >= 7
     assert runs["evaluate"][2]["teacher/nfe"][0][1] > runs["evaluate"][2]["ctd/nfe"][0][1]
     assert len(read_tensorboard(run / "tensorboard" / "train_teacher")["train/teacher/loss"]) == 6
 
