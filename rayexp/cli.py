@@ -24,11 +24,29 @@ def _fail_cleanly(fn):
                 raise
             click.echo(f"error: {message}", err=True)
             sys.exit(2)
+        except Exception as e:  # noqa: BLE001 (a crash inside Ray work: one line here, the traceback with --verbose)
+            from rayexp.console import one_line, verbose
+
+            if verbose():
+                raise
+            click.echo(f"error: {one_line(e)} (rerun with --verbose for the traceback)", err=True)
+            sys.exit(1)
 
     return wrapper
 
 
+def _verbose_option(ctx, param, value):
+    from rayexp.console import set_verbose
+
+    set_verbose(value)
+
+
+verbose_option = click.option("--verbose", "-v", is_flag=True, expose_value=False, is_eager=True, callback=_verbose_option,
+                              help="Show Ray's own warnings and every worker's output (default: progress bars and one line per stage).")
+
+
 def experiment_options(fn):
+    fn = verbose_option(fn)
     fn = click.argument("overrides", nargs=-1)(fn)
     fn = click.option("--overwrite", is_flag=True, help="Redo what this command writes, even in a finished run: collect: data and "
                       "expert; train: the stages (as --retrain); evaluate: its rows; quickstart: the whole run. Nothing else is deleted.")(fn)
@@ -69,6 +87,7 @@ def _setup(config_path, overrides, run_dir, address, overwrite, base_preset: str
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="rayexp")
+@verbose_option
 def main():
     """rayexp: diffusion planners and one-step consistency students on Ray.
 
@@ -111,6 +130,11 @@ def train(config_path, overrides, run_dir, address, overwrite, stages, retrain):
                       check=lambda cfg, run: check_train(cfg, run, stages, retrain),
                       ray_check=lambda cfg: check_resources(cfg, stages), redo=redo,
                       hint="pass --retrain to train the stages again (--stage NAME for some), or choose another name=... for a new run")
+    if cfg.seeds:  # one run folder per seed, trained in parallel Ray tasks (rayexp.seeds)
+        from rayexp.seeds import run_seeds
+
+        run_seeds(cfg, run, stages, do_evaluate=False)
+        return
     metrics = run_train(cfg, run, stages, retrain=retrain)
     if not metrics.empty:
         last = metrics.groupby("stage").tail(1)[["stage", "step", "loss"]]
@@ -130,17 +154,31 @@ def evaluate(config_path, overrides, run_dir, address, overwrite, models):
 
     models = list(models) or None
     cfg, run = _setup(config_path, overrides, run_dir, address, overwrite, check=lambda cfg, run: check_evaluate(cfg, run, models))
+    if cfg.seeds:
+        from rayexp.seed_report import seeds_report
+        from rayexp.seeds import run_seeds
+
+        run_seeds(cfg, run, models=models, do_train=False)
+        click.echo(seeds_report([run.path]))
+        return
     click.echo(markdown_table(run_evaluate(cfg, run, models)))
 
 
 @main.command()
-@click.argument("run_path", type=click.Path())
+@click.argument("run_paths", nargs=-1, required=True, type=click.Path())
+@click.option("--out", default=None, type=click.Path(file_okay=False),
+              help="Several runs: folder for seeds.md/.csv and the interval plot (default: beside the runs).")
 @_fail_cleanly
-def report(run_path):
-    """Print a run's results as a markdown table and write PNG plots beside them."""
+def report(run_paths, out):
+    """Print a run's results as a markdown table and write PNG plots beside them. Several runs (seeds of one
+    experiment), or a run made with `seeds: [...]`: mean, s.e., IQM and stratified-bootstrap 95% intervals per method."""
     from rayexp.report import report as make_report
+    from rayexp.seed_report import seeds_report
 
-    click.echo(make_report(run_path))
+    if len(run_paths) > 1:
+        click.echo(seeds_report([Path(p) for p in run_paths], out))
+    else:
+        click.echo(make_report(run_paths[0]))
 
 
 @main.command()
@@ -156,10 +194,16 @@ def quickstart(config_path, overrides, run_dir, address, overwrite):
                       hint="pass --overwrite to start the quickstart over, or choose another name=...")
     click.echo(f"[1/3] collecting data into {run.path}")
     run_collect(cfg, run)
-    click.echo(f"[2/3] training {', '.join(cfg.models)} on Ray Train")
-    run_train(cfg, run)
-    click.echo("[3/3] evaluating in parallel actors")
-    run_evaluate(cfg, run)
+    if cfg.seeds:  # train + evaluate per seed in parallel Ray tasks; the report gives intervals over seeds
+        from rayexp.seeds import run_seeds
+
+        click.echo(f"[2/3] training {', '.join(cfg.models)} and [3/3] evaluating for seeds {cfg.seeds}")
+        run_seeds(cfg, run)
+    else:
+        click.echo(f"[2/3] training {', '.join(cfg.models)} on Ray Train")
+        run_train(cfg, run)
+        click.echo("[3/3] evaluating in parallel actors")
+        run_evaluate(cfg, run)
     run.mark_finished()
     click.echo(make_report(run.path))
 

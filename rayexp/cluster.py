@@ -18,16 +18,25 @@ def init_ray(cfg: RayConfig) -> None:
     # Ray starts its workers at nice 15; a local Ray's workers are rayexp's own work, so run them at the
     # driver's priority: on a shared machine niced workers lose the cores to everyone else's processes.
     os.environ.setdefault("RAY_worker_niceness", "0")
-    kwargs = dict(include_dashboard=cfg.dashboard, logging_level=logging.WARNING, log_to_driver=True)
+    from rayexp.console import mute_stderr, quiet_warnings, verbose
+
+    # Default: workers' output stays in Ray's log folder and Ray's own warnings are hidden (rayexp.console);
+    # --verbose forwards everything, as Ray does by default.
+    kwargs = dict(include_dashboard=cfg.dashboard, logging_level=logging.WARNING if verbose() else logging.ERROR,
+                  log_to_driver=verbose())
     if cfg.dashboard:
         kwargs["dashboard_host"] = "127.0.0.1"
     if cfg.address and cfg.address != "auto":
         check_reachable(cfg.address)
+    if not verbose():  # the driver's C++ core worker logs to fd 2 ('Actor ... constructor arguments in the object store')
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     try:
-        if cfg.address:
-            ray.init(address=cfg.address, **({} if cfg.address.startswith("ray://") else kwargs))
-        else:
-            ray.init(num_cpus=cfg.num_cpus or os.cpu_count(), **kwargs)
+        with mute_stderr():  # ... and announces that log level there once, during ray.init
+            if cfg.address:
+                ray.init(address=cfg.address, **({} if cfg.address.startswith("ray://") else kwargs))
+            else:
+                ray.init(num_cpus=cfg.num_cpus or os.cpu_count(), **kwargs)
+        quiet_warnings()  # ray.init configures Ray's loggers; set them again
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise RayexpError(f"cannot connect to Ray at ray.address={cfg.address!r} ({str(e).splitlines()[0]}); "
                           "start one with `ray start --head` or leave --address out for a local Ray") from None

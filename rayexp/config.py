@@ -175,9 +175,36 @@ class RayConfig(Section):
     """The dashboard binds to 127.0.0.1 when enabled."""
 
 
+class TrackingConfig(Section):
+    """Experiment tracking through Ray's MLflow / TensorBoard / W&B integrations (none by default): every training
+    stage, the evaluation results and sweeps, with the resolved config as parameters and the commit and dataset
+    provenance as tags (docs/tracking.md). Needs the ``tracking`` extra (``pip install -e '.[tracking]'``)."""
+
+    backends: list[Literal["mlflow", "tensorboard", "wandb"]] = []
+    """e.g. ``tracking.backends=[mlflow]``; TensorBoard event files go to RUN/tensorboard/<stage>/."""
+    mlflow_uri: str | None = None
+    """An MLflow tracking URI (``http://host:5000``, ``sqlite:///path.db``, ``file:/path``); default: a local file
+    store in RUN/mlruns (``mlflow ui --backend-store-uri RUN/mlruns``)."""
+    experiment: str | None = None
+    """MLflow experiment and W&B project name; default: the experiment's ``name``."""
+    wandb_mode: Literal["offline", "online"] = "offline"
+    """W&B offline mode needs no network or account; runs go to RUN/wandb/ (``wandb sync`` uploads them later)."""
+
+    @field_validator("backends")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"names a backend twice: {v}")
+        return v
+
+
 class ExperimentConfig(Section):
     name: str = "experiment"
     seed: int = 0
+    seeds: list[int] = []
+    """Run train + evaluate once per seed (``seeds: [0, 1, 2]``) into RUN/seed_<k>/, in parallel where Ray has the
+    CPUs, all on the run's one dataset (collected with ``seed``); ``rayexp report RUN`` then gives intervals over seeds.
+    Seed k sets ``seed`` and ``train.seed``; evaluation episodes keep ``evaluate.seed`` (the same episodes per seed)."""
     env: EnvConfig = EnvConfig()
     expert: ExpertConfig = ExpertConfig()
     collect: CollectConfig = CollectConfig()
@@ -188,6 +215,14 @@ class ExperimentConfig(Section):
     """RLlib offline baselines (e.g. {cql: {algo: cql}}), named apart from ``models``."""
     evaluate: EvalConfig = EvalConfig()
     ray: RayConfig = RayConfig()
+    tracking: TrackingConfig = TrackingConfig()
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"lists a seed twice: {v}")
+        return v
 
     @field_validator("name")
     @classmethod

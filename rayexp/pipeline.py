@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rayexp import console
 from rayexp.config import ExperimentConfig
 from rayexp.errors import ConfigError, RayexpError
 from rayexp.runs import Run, append_metrics
@@ -139,6 +140,7 @@ def run_collect(cfg: ExperimentConfig, run: Run, overwrite: bool = False) -> Epi
     else:
         store = collect(cfg, out, run.path / "expert", overwrite=overwrite)
     log.info("collected %d episodes in %.1f s", len(store), time.perf_counter() - t0)
+    console.stage_done(f"collect: {len(store)} episodes", time.perf_counter() - t0, out)
     return store
 
 
@@ -165,9 +167,10 @@ def _collect_two_mode(cfg: ExperimentConfig, out: Path, overwrite: bool) -> Epis
     return write_dataset(out, episodes, meta, overwrite=overwrite)
 
 
-def run_train(cfg: ExperimentConfig, run: Run, stages: list[str] | None = None, retrain: bool = False) -> pd.DataFrame:
+def run_train(cfg: ExperimentConfig, run: Run, stages: list[str] | None = None, retrain: bool = False,
+              cpu_share: int = 1) -> pd.DataFrame:
     """Train the named stages (default: all), teachers before the students that need them; finished stages
-    are kept unless ``retrain``."""
+    are kept unless ``retrain``. ``cpu_share``: how many runs share the cluster's CPUs (parallel seeds)."""
     from rayexp.train import train_stage
 
     data = dataset_path(cfg, run)
@@ -183,8 +186,11 @@ def run_train(cfg: ExperimentConfig, run: Run, stages: list[str] | None = None, 
         if retrain and (run.train_storage() / stage).exists():  # else it would resume from its last checkpoint
             shutil.rmtree(run.train_storage() / stage)
         t0 = time.perf_counter()
-        history = train_stage(cfg, run, stage, data)
+        history = train_stage(cfg, run, stage, data, cpu_share)
         rows += [{"kind": "train", **r, "wall_s": time.perf_counter() - t0} for r in history]
+        last = history[-1] if history else {}
+        loss = f", loss {last['loss']:.3g}" if isinstance(last.get("loss"), float) else ""
+        console.stage_done(f"train {stage}: {last.get('step', 0)} steps{loss}", time.perf_counter() - t0, run.model_path(stage))
     rows += [r for stage in offline for r in run_offline_rl(cfg, run, stage, data, retrain)]
     return append_metrics(run, rows) if rows else pd.DataFrame()
 
@@ -232,6 +238,22 @@ def dependency_order(cfg: ExperimentConfig, stages: list[str]) -> list[str]:
 
 
 def run_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) -> pd.DataFrame:
+    """Evaluate (``_evaluate``), log the summary to the configured trackers, print the stage's one line."""
+    from rayexp.tracking import open_tracker, tracking_context
+
+    t0, started = time.perf_counter(), time.time()
+    summary = _evaluate(cfg, run, models)
+    tracker = open_tracker(tracking_context(cfg, run.path, dataset_path(cfg, run)), "evaluate")
+    tracker.log_table(summary.to_dict("records"), [c for c in ("model", "method", "traffic", "team") if c in summary])
+    tracker.close()
+    written = sorted(p.name for p in run.path.glob("*eval*.parquet") if p.stat().st_mtime >= started - 1)
+    where = run.path / written[0] if len(written) == 1 else run.path
+    console.stage_done(f"evaluate: {_methods(summary)} methods",
+                       time.perf_counter() - t0, where)
+    return summary
+
+
+def _evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) -> pd.DataFrame:
     from rayexp.evaluate import evaluate, summarize
     from rayexp.report import write_eval_tables, write_rows
 
@@ -263,3 +285,8 @@ def run_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = Non
     write_eval_tables(run.path)
     append_metrics(run, [{"kind": "eval", "stage": r.pop("model"), **r} for r in summarize(df).to_dict("records")])
     return summarize(everything)
+
+
+def _methods(summary: pd.DataFrame) -> int:
+    key = next((c for c in ("model", "method") if c in summary), None)
+    return summary[key].nunique() if key else len(summary)

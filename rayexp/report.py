@@ -117,6 +117,10 @@ def report(run_path: str | Path) -> str:
 
     if is_sweep_dir(run_path):  # a sweep folder (rayexp sweep): curves per trial config and the best configs
         return sweep_report(run_path)
+    from rayexp.seed_report import seed_runs, seeds_report
+
+    if seed_runs(run_path):  # a run made with `seeds: [...]`: intervals over its RUN/seed_<k>/ runs
+        return seeds_report([run_path])
     df = pd.read_parquet(run_path / "eval.parquet") if (run_path / "eval.parquet").exists() else None
     text = [f"# {run_path.name}"]
     if df is not None:

@@ -180,7 +180,8 @@ def run_sweep(path: str | Path, overrides: list[str] | None = None, address: str
         tuner = tune.Tuner.restore(where, trainable, resume_unfinished=True, resume_errored=True)
     else:
         run_config = tune.RunConfig(
-            name=sweep.name, storage_path=storage_root(sweep), callbacks=[StopDriverAfter()], verbose=1,
+            name=sweep.name, storage_path=storage_root(sweep), callbacks=[StopDriverAfter(), *_trackers(cfg, run, data, where)],
+            verbose=1,
             failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1))
         tuner = tune.Tuner(trainable, param_space=_search_space(sweep), tune_config=_tune_config(sweep, _epochs(sweep, cfg)),
@@ -191,6 +192,17 @@ def run_sweep(path: str | Path, overrides: list[str] | None = None, address: str
     table = write_results(where, sweep)
     table.attrs.update(sweep_dir=where, metric=sweep.metric, mode=sweep.mode, expected_trials=sweep.expected_trials())
     return table
+
+
+def _trackers(cfg, run, data, where: str) -> list:
+    """Ray Tune's MLflow / TensorBoard / W&B logger callbacks for ``base.tracking`` (one MLflow run per trial, in the
+    from_run's store unless ``tracking.mlflow_uri`` names another)."""
+    from rayexp.tracking import tracking_context, tune_callbacks
+
+    ctx = tracking_context(cfg, run.path, data)
+    if ctx:
+        ctx["tags"]["rayexp.sweep"] = where
+    return tune_callbacks(ctx)
 
 
 def _epochs(sweep: SweepConfig, cfg) -> int:

@@ -277,7 +277,8 @@ def train_loop_per_worker(config: dict) -> None:
     """The Ray Train worker function. ``config`` holds plain dicts only (it crosses processes)."""
     import ray.train
     import ray.train.torch
-    from tqdm.auto import tqdm
+
+    from rayexp.tracking import open_tracker
 
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -296,10 +297,12 @@ def train_loop_per_worker(config: dict) -> None:
     # DDP after the restore (it broadcasts rank 0's weights); the same batch rng on every rank (ranks slice it)
     ts.distribute(rank, world, lambda m: ray.train.torch.prepare_model(m, move_to_device=False))
     rng = np.random.default_rng([tc.seed, ts.step])
-    bar = tqdm(total=tc.steps, initial=ts.step, desc=config["stage"], disable=rank != 0, leave=False)
+    # No progress bar here: the driver draws one from these reports (rayexp.progress); rank 0 feeds the trackers.
+    tracker = open_tracker(config.get("tracking"), f"train/{config['stage']}", rank)
 
     def on_step(step: int, metrics: dict) -> None:
-        bar.update(1)
+        if step % tc.log_every == 0 or step == tc.steps:
+            tracker.log(ts.history[-1], step)  # the history row: the mean over the log window, as metrics.parquet
         if step % tc.checkpoint_every == 0 or step == tc.steps:
             with tempfile.TemporaryDirectory() as d:
                 if rank == 0:
@@ -310,7 +313,7 @@ def train_loop_per_worker(config: dict) -> None:
             ray.train.report({"step": step, **as_floats(metrics)})
 
     ts.advance(tc.steps, rng, on_step)
-    bar.close()
+    tracker.close()
     if rank == 0:
         save_model(Path(config["model_out"]), ts.method.cfg, ts.spec, ts.ema, ts.step, ts.starts)
 
@@ -326,8 +329,9 @@ def stage_config(cfg, stage: str, dataset: str | Path, models_dir: Path, threads
             "threads": threads}
 
 
-def train_stage(cfg, run, stage: str, dataset: str | Path) -> list[dict[str, Any]]:
-    """Train one model stage of ``cfg`` on Ray Train (resuming from its newest checkpoint); returns its metric history."""
+def train_stage(cfg, run, stage: str, dataset: str | Path, cpu_share: int = 1) -> list[dict[str, Any]]:
+    """Train one model stage of ``cfg`` on Ray Train (resuming from its newest checkpoint); returns its metric history.
+    ``cpu_share``: runs sharing the cluster (parallel seeds), so each stage asks for its share of the CPUs."""
     import ray.train
     from ray.train.torch import TorchTrainer
 
@@ -335,25 +339,33 @@ def train_stage(cfg, run, stage: str, dataset: str | Path) -> list[dict[str, Any
 
     if stage not in cfg.models:
         raise RayexpError(f"no model stage {stage!r} in the config; defined: {sorted(cfg.models) or 'none'} (add models.{stage}.method.name=...)")
+    from rayexp.console import follow
+    from rayexp.progress import ProgressBoard, ReportProgress, board_poller
+    from rayexp.tracking import tracking_context
+
     tc = cfg.stage_train(stage)
     check_cluster(tc, stage)
     method = make_method(cfg.models[stage].method)
-    threads = max(1, num_cpus() // tc.num_workers)
+    threads = max(1, num_cpus() // (tc.num_workers * cpu_share))
     loop_config = {**stage_config(cfg, stage, dataset, run.path / "models", threads),
-                   "model_out": str(run.model_path(stage)),
+                   "model_out": str(run.model_path(stage)), "tracking": tracking_context(cfg, run.path, dataset),
                    "resume_from": latest_checkpoint(run.train_storage() / stage)}
     frozen_paths = loop_config["frozen"]
     # Refuse early, in the driver, when frozen checkpoints are missing or mismatched.
     load_frozen(method, frozen_paths, _dataset_spec(cfg, dataset))
+    board = ProgressBoard.remote()
     trainer = TorchTrainer(
         train_loop_per_worker, train_loop_config=loop_config,
         scaling_config=ray.train.ScalingConfig(num_workers=tc.num_workers, use_gpu=tc.use_gpu,
                                                resources_per_worker={"CPU": threads}),
         run_config=ray.train.RunConfig(name=stage, storage_path=str(run.train_storage().resolve()),
                                        checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
-                                       failure_config=ray.train.FailureConfig(max_failures=1)),
+                                       failure_config=ray.train.FailureConfig(max_failures=1),
+                                       callbacks=[ReportProgress(board, stage)]),
     )
-    result = trainer.fit()
+    with follow(f"train {stage}", tc.steps, board_poller(board, stage)):
+        result = trainer.fit()
+    ray.kill(board)
     if result.error:
         raise result.error
     with result.checkpoint.as_directory() as d:

@@ -7,6 +7,6 @@ PY=${PYTHON:-python3}
 stamp=.venv/.rayexp-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[dev,minari,marl,cluster]'
+  .venv/bin/python -m pip install -q -e '.[dev,minari,marl,cluster,tracking]'
   touch "$stamp"
 fi
