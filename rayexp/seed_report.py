@@ -54,6 +54,25 @@ def seeds_table(runs: list[Path], reps: int = REPS) -> tuple[pd.DataFrame, str]:
     return aggregate(pd.concat(frames, ignore_index=True), reps=reps), scores.pop()
 
 
+def provenance(runs: list[Path]) -> str:
+    """Per run: its commit, its resolved config, its dataset's source, and its own table (NFE, ms per action)."""
+    import json
+
+    from rayexp.runs import Run
+
+    parts = ["## Runs"]
+    for run in runs:
+        commit = (run / "commit.txt").read_text().strip() if (run / "commit.txt").is_file() else "unknown"
+        meta = next((json.loads(m.read_text()) for m in [run / "data" / "meta.json"] if m.is_file()), {})
+        parts += [f"### {run.name}", f"commit {commit}; dataset {meta.get('source', 'unknown')} "
+                  f"{meta.get('extra', {})}; finished: {Run(run).is_finished()}", ""]
+        if (run / "eval.md").is_file():
+            parts += [(run / "eval.md").read_text().strip(), ""]
+        if (run / "config.yaml").is_file():
+            parts += ["```yaml", (run / "config.yaml").read_text().strip(), "```", ""]
+    return "\n".join(parts)
+
+
 def format_table(table: pd.DataFrame) -> pd.DataFrame:
     f = lambda v: f"{v:.3g}"  # noqa: E731
     return pd.DataFrame({
@@ -83,6 +102,6 @@ def seeds_report(paths: list[Path], out: str | Path | None = None) -> str:
     note = (f"{score.replace('_', ' ')}; one score per seed and task (the seed's mean over its episodes); s.e. over "
             f"seeds; 95% intervals from a stratified bootstrap over seeds ({REPS:,} resamples; rliable's method). "
             f"Runs: {', '.join(r.name for r in runs)}.")
-    (out / "seeds.md").write_text(text + "\n\n" + note + "\n")
+    (out / "seeds.md").write_text(text + "\n\n" + note + "\n\n" + provenance(runs) + "\n")
     plot = plot_intervals(table, out / "seeds_intervals.png", score.replace("_", " "))
     return "\n".join([f"# {out.name}: {len(runs)} seeds", "", text, "", note, "", f"intervals: {plot}"])
