@@ -54,7 +54,7 @@ def _fake_run(path, seed: int) -> None:
 
 
 def test_report_over_seed_runs_prints_intervals_and_counts(tmp_path):
-    from conftest import rayexp_cli
+    from tests.conftest import rayexp_cli
 
     for k in range(3):
         _fake_run(tmp_path / "exp" / f"seed_{k}", k)

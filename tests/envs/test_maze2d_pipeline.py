@@ -14,6 +14,7 @@ from algorithms.state_diffusion import MazeReward, MazeRewardConfig, StateCTMStu
     StateDDPMConfig, StateEDMTeacher, StateEDMTeacherConfig
 from algorithms.teacher import UnetConfig
 from rayexp.config import load_config
+from rayexp.train import init_model
 from tests.conftest import REPO, rayexp_cli
 
 UNET = UnetConfig(step_embed_dim=16, down_dims=[16, 32], kernel_size=3)
@@ -49,8 +50,7 @@ def test_state_teacher_and_student_losses_give_finite_grads_to_the_trained_net_o
     teacher.zero_grad(set_to_none=True)
     reward = MazeReward(MazeRewardConfig(hidden=[16, 16])).build_model(SPEC)
     method = StateCTMStudent(StateCTMStudentConfig(unet=UNET, bins=10, reward_weight=reward_weight))
-    student = method.build_model(SPEC)
-    method.warm_start(student, teacher)
+    student = init_model(method, SPEC, Frozen({"teacher": teacher, "reward": reward}), seed=0)
     frozen = Frozen({"ema": copy.deepcopy(student).requires_grad_(False), "teacher": teacher, "reward": reward})
     loss, metrics = method.loss(student, _batch(), frozen)
     loss.backward()
