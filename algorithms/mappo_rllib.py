@@ -56,6 +56,10 @@ class MAPPOSettings(BaseModel):
     critic_hidden: list[int] = [64, 64]
     num_env_runners: int = Field(1, ge=0)
     num_envs_per_env_runner: int = Field(1, gt=0)
+    """Games per env runner."""
+    batched_envs: bool = True
+    """Step all games of an env runner in one compiled call (``envs.smax_rllib.SMAXEnvRunner``); False: RLlib's
+    Python loop over one compiled env per game."""
     checkpoint_every: int = Field(5, gt=0)
     """Iterations between checkpoints."""
 

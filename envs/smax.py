@@ -87,6 +87,48 @@ def battle_result(alive: np.ndarray, n_allies: int, done: bool) -> str:
     return "timeout" if done else "running"
 
 
+def build_smax(n_units: int, max_steps: int, enemy_attack_mode: str = "closest"):
+    """JaxMARL's ``HeuristicEnemySMAX``: n v n, SMACv2 start positions, the six unit types plus the Colossus."""
+    from jaxmarl.environments.smax import HeuristicEnemySMAX
+
+    return HeuristicEnemySMAX(attack_mode=enemy_attack_mode, num_allies=n_units, num_enemies=n_units,
+                              max_steps=max_steps, smacv2_position_generation=True, **unit_type_kwargs())
+
+
+def game_programs(env):
+    """The pure JAX ``reset(key, ally_types)`` and ``step(key, state, actions)`` of one game of ``env``.
+
+    Both return the new key, the state and the view (obs n x D, world state, action masks n x A, unit_alive 2n);
+    ``step`` also the team reward and the done flag. ``SMAXParallelEnv`` jits them; ``SMAXBatch`` vmaps them.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    def view(state):
+        obs = env.get_obs(state)
+        avail = env.get_avail_actions(state)
+        return (jnp.stack([obs[a] for a in env.agents]), env.get_world_state(state),
+                jnp.stack([avail[a] for a in env.agents]), state.state.unit_alive)
+
+    def reset(key, ally_types):
+        key, sub = jax.random.split(key)
+        _, state = env.reset(sub)
+        types = jnp.concatenate([ally_types, ally_types]).astype(state.state.unit_types.dtype)
+        inner = state.state.replace(unit_types=types, unit_health=env.unit_type_health[types])
+        state = state.replace(state=env._env._push_units_away(inner))
+        # Cast to the dtypes step_env returns, so the first step does not compile a second program.
+        out = jax.eval_shape(lambda s: env.step_env(key, s, {a: jnp.int32(0) for a in env.agents})[1], state)
+        state = jax.tree.map(lambda x, s: jnp.asarray(x, s.dtype), state, out)
+        return key, state, view(state)
+
+    def step(key, state, actions):
+        key, sub = jax.random.split(key)
+        _, state, rewards, _, _ = env.step_env(sub, state, {a: actions[i] for i, a in enumerate(env.agents)})
+        return key, state, view(state), rewards[env.agents[0]], state.state.done
+
+    return reset, step
+
+
 class SMAXParallelEnv(ParallelEnv):
     """``n_units`` v ``n_units`` Protoss battle; ``teams`` (``.sample(rng) -> team``) draws each episode's allies.
 
@@ -117,38 +159,11 @@ class SMAXParallelEnv(ParallelEnv):
 
     def _build(self, enemy_attack_mode: str) -> None:
         import jax
-        import jax.numpy as jnp
-        from jaxmarl.environments.smax import HeuristicEnemySMAX
 
-        env = HeuristicEnemySMAX(attack_mode=enemy_attack_mode, num_allies=self.n_units, num_enemies=self.n_units,
-                                 max_steps=self.max_steps, smacv2_position_generation=True, **unit_type_kwargs())
-        self._env = env
-
-        def view(state):
-            inner = state.state
-            obs = env.get_obs(state)
-            avail = env.get_avail_actions(state)
-            return (jnp.stack([obs[a] for a in env.agents]), env.get_world_state(state),
-                    jnp.stack([avail[a] for a in env.agents]), inner.unit_alive)
-
-        def reset(key, ally_types):
-            key, sub = jax.random.split(key)
-            _, state = env.reset(sub)
-            types = jnp.concatenate([ally_types, ally_types]).astype(state.state.unit_types.dtype)
-            inner = state.state.replace(unit_types=types, unit_health=env.unit_type_health[types])
-            state = state.replace(state=env._env._push_units_away(inner))
-            # Cast to the dtypes step_env returns, so the first step does not compile a second program.
-            out = jax.eval_shape(lambda s: env.step_env(key, s, {a: jnp.int32(0) for a in env.agents})[1], state)
-            state = jax.tree.map(lambda x, s: jnp.asarray(x, s.dtype), state, out)
-            return key, state, view(state)
-
-        def step(key, state, actions):
-            key, sub = jax.random.split(key)
-            _, state, rewards, _, _ = env.step_env(sub, state, {a: actions[i] for i, a in enumerate(env.agents)})
-            return key, state, view(state), rewards[env.agents[0]], state.state.done
-
+        self._env = build_smax(self.n_units, self.max_steps, enemy_attack_mode)
+        reset, step = game_programs(self._env)
         self._reset_fn, self._step_fn = jax.jit(reset), jax.jit(step)
-        self._jnp, self._jax = jnp, jax
+        self._jax = jax
         self._type_index = {t: i for i, t in enumerate(UNIT_TYPES)}
 
     @functools.lru_cache(maxsize=None)
@@ -223,10 +238,8 @@ class SMAXParallelEnv(ParallelEnv):
         self._state = None
 
 
-def make_smax_env(name: str = "smax-3v3-simple", split: str | None = None, seed: int | None = None,
-                  **kwargs) -> SMAXParallelEnv:
-    """``smax-<n>v<n>-<simple|hard>[-id][-test]``: allies drawn from the split's training (or test) teams.
-    ``split``: a saved OOCSplit JSON replacing the built-in one; ``kwargs`` go to ``SMAXParallelEnv``."""
+def split_teams_for(name: str, split: str | None = None):
+    """The team generator of a ``smax-<n>v<n>-<simple|hard>[-id][-test]`` env name (``split``: a saved OOCSplit JSON)."""
     from envs.smax_teams import all_splits, split_teams
     from envs.splits import OOCSplit
 
@@ -236,7 +249,14 @@ def make_smax_env(name: str = "smax-3v3-simple", split: str | None = None, seed:
     if base not in splits:
         raise ValueError(f"env.id: unknown smax env {name!r}; valid: {', '.join(sorted(splits))} (each also with -test)")
     split_obj = OOCSplit.load(split) if split is not None else splits[base]
-    teams = split_teams(split_obj, part)
+    return split_teams(split_obj, part)
+
+
+def make_smax_env(name: str = "smax-3v3-simple", split: str | None = None, seed: int | None = None,
+                  **kwargs) -> SMAXParallelEnv:
+    """``smax-<n>v<n>-<simple|hard>[-id][-test]``: allies drawn from the split's training (or test) teams.
+    ``split``: a saved OOCSplit JSON replacing the built-in one; ``kwargs`` go to ``SMAXParallelEnv``."""
+    teams = split_teams_for(name, split)
     return SMAXParallelEnv(n_units=teams.n_units, teams=teams, seed=seed, **kwargs)
 
 

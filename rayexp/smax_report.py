@@ -10,9 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from rayexp.errors import RayexpError
 from rayexp.report import markdown_table, save_figure
+from rayexp.runs import atomic_write_text
 from rayexp.smax_eval import success_summary, team_parts
 
 COND_MODES = ("none", "concat", "cross_attention")
@@ -133,8 +135,6 @@ def plot_k_replaced(long: pd.DataFrame, out: Path) -> Path | None:
 
 def planner_cond_modes(run_paths: list[str | Path]) -> dict[str, str]:
     """Ego stage -> cond_mode for the planner stages recorded in the runs' smax_config.yaml."""
-    import yaml
-
     from algorithms.planner import PlannerConfig
     from algorithms.registry import PLANNER_METHODS
 
@@ -148,9 +148,50 @@ def planner_cond_modes(run_paths: list[str | Path]) -> dict[str, str]:
     return modes
 
 
+def mappo_budget(run: Path) -> str:
+    """One line on the run's MAPPO training: env steps, wall time, the training win rate of its last iterations."""
+    metrics = run / "mappo" / "mappo_metrics.csv"
+    if not metrics.exists():
+        return "MAPPO: no training record (mappo/mappo_metrics.csv)"
+    m = pd.read_csv(metrics)
+    last = m.tail(10)
+    return (f"MAPPO: {int(m['env_steps'].iloc[-1]):,} env steps in {m['wall_s'].iloc[-1] / 60:.1f} min "
+            f"({m['env_steps'].iloc[-1] / m['wall_s'].iloc[-1]:.0f} env steps/s), {int(m['iteration'].iloc[-1])} "
+            f"iterations; training win rate {last['win_rate'].mean():.2f} over the last {len(last)} iterations")
+
+
+def plot_mappo_training(run_paths: list[Path], out: Path) -> Path | None:
+    """The training win rate of every run's MAPPO against env steps (None: no run has a training record)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [p for p in run_paths if (p / "mappo" / "mappo_metrics.csv").exists()]
+    if not runs:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for p in runs:
+        m = pd.read_csv(p / "mappo" / "mappo_metrics.csv")
+        ax.plot(m["env_steps"], m["win_rate"], label=p.name)
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("training win rate (last 100 episodes)")
+    ax.legend(fontsize=8)
+    return save_figure(fig, out)
+
+
+def run_provenance(run: Path) -> str:
+    """The run's commit, MAPPO budget and resolved config (its smax_config.yaml), as a report section."""
+    cfg = run / "smax_config.yaml"
+    text = cfg.read_text() if cfg.exists() else ""
+    commit = (yaml.safe_load(text) or {}).get("commit", "unknown") if text else "unknown"
+    return (f"### {run.name}\ncommit {commit}; dataset: the run's own MAPPO rounds ({run / 'data'})\n\n"
+            f"{mappo_budget(run)}\n\n```yaml\n{text.strip()}\n```")
+
+
 def smax_report(run_paths: list[str | Path], out: str | Path | None = None) -> str:
-    """Markdown (and table.md / table.csv / fig_2_4.png, fig_2_11.png, fig_a16.png in ``out``, default the first
-    run) for the runs."""
+    """Markdown (and table.md / table.csv / report.md with each run's commit, MAPPO budget and config /
+    fig_2_4.png, fig_2_11.png, fig_a16.png, mappo_training.png in ``out``, default the first run) for the runs."""
     df = load_rounds(run_paths)
     table, long = success_table(df)
     out = Path(out or run_paths[0])
@@ -160,7 +201,12 @@ def smax_report(run_paths: list[str | Path], out: str | Path | None = None) -> s
     long.to_csv(out / "table.csv", index=False)
     figs = [plot_improvement(long, out / "fig_2_4.png"),
             plot_condition_modes(long, planner_cond_modes(run_paths), out / "fig_2_11.png"),
-            plot_k_replaced(long, out / "fig_a16.png")]
+            plot_k_replaced(long, out / "fig_a16.png"), plot_mappo_training(list(map(Path, run_paths)), out / "mappo_training.png")]
     seeds, rounds = long["seeds"].max(), int(long["rounds"].max() // max(long["seeds"].max(), 1))
+    caption = f"success rate: mean (s.e.) over {seeds} seeds x {rounds} rounds"
+    sections = "\n\n".join(run_provenance(Path(p)) for p in run_paths)
+    atomic_write_text(out / "report.md", f"# SMAX success (Table A.10 layout)\n\n{md}\n\n{caption}\n\n"
+                                         f"{''.join(f'![]({f.name})' + chr(10) for f in figs if f is not None)}\n"
+                                         f"## Runs\n{sections}\n")
     plots = "\n".join(f"plot: {f}" for f in figs if f is not None)
-    return f"{md}\n\nsuccess rate: mean (s.e.) over {seeds} seeds x {rounds} rounds\n{plots}"
+    return f"{md}\n\n{caption}\nreport: {out / 'report.md'}\n{plots}"

@@ -90,12 +90,13 @@ def test_ego_diffusion_round_respects_masks(env, cond_mode):
     assert out["result"] in ("won", "lost", "draw", "timeout")
 
 
-def test_mappo_trains_on_2v2_and_critic_reads_global_state(ray_session, env):
+@pytest.mark.parametrize("batched", [True, False], ids=["batched-games", "rllib-sync-envs"])
+def test_mappo_trains_on_2v2_and_critic_reads_global_state(ray_session, env, batched):
     from algorithms.mappo_rllib import SHARED_POLICY, MAPPOSettings
     from rayexp.smax_mappo import build_algo
 
     s = MAPPOSettings(num_env_runners=0, train_batch_size=128, minibatch_size=128, num_epochs=2, total_env_steps=256,
-                      hidden=[32], critic_hidden=[32])
+                      hidden=[32], critic_hidden=[32], num_envs_per_env_runner=4, batched_envs=batched)
     algo = build_algo(s, ENV, seed=0)
     try:
         module = algo.learner_group._learner.module[SHARED_POLICY]
@@ -280,3 +281,28 @@ def test_futures_figure_plans_each_condition_from_one_start(tmp_path, env):
     assert all(f.shape == (3, 8, obs_dim) and np.allclose(f[:, 0], start, atol=1e-5) for f in futures.values())
     assert np.abs(futures["2 x zealot"] - futures["2 x colossus"]).max() > 1e-5, "the condition must change the plan"
     assert plot_futures(futures, tmp_path / "fig.png").stat().st_size > 0
+
+
+def test_report_names_commit_config_and_mappo_budget_of_each_run(ray_session, tmp_path):
+    import pandas as pd
+
+    from rayexp.runs import git_commit
+    from rayexp.smax_config import load_smax_config
+    from rayexp.smax_pipeline import open_smax_run, run_mappo
+    from rayexp.smax_report import smax_report
+
+    cfg = load_smax_config(None, ["name=tiny", "n_units=2", "mappo.num_env_runners=0", "mappo.train_batch_size=64",
+                                  "mappo.minibatch_size=64", "mappo.num_epochs=1", "mappo.total_env_steps=64",
+                                  "mappo.hidden=[8]", "mappo.critic_hidden=[8]", "mappo.num_envs_per_env_runner=4",
+                                  "evaluate.teams=[mappo]"])
+    run = open_smax_run(cfg, tmp_path)
+    run_mappo(cfg, run, echo=lambda _: None)
+    rows = [{"env": env, "row": row, "team_name": "mappo", "seed": seed, "round": r, "won": (seed + r) % 2 == 0,
+             "team": "stalker-stalker"} for env, row in cfg.eval_envs.items() for seed in range(2) for r in range(2)]
+    pd.DataFrame(rows).to_parquet(run / "eval_rounds.parquet")
+    smax_report([run], tmp_path / "out")
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert f"commit {git_commit()}" in report and "n_units: 2" in report and "total_env_steps: 64" in report
+    steps = int(pd.read_csv(run / "mappo" / "mappo_metrics.csv")["env_steps"].iloc[-1])
+    assert f"MAPPO: {steps:,} env steps" in report and "| row | 2 MAPPO |" in report
+    assert (tmp_path / "out" / "mappo_training.png").stat().st_size > 0
