@@ -71,3 +71,20 @@ def test_vector_env_restarts_a_finished_game_with_zero_reward_and_keeps_the_cont
                 assert truncs[i]["__all__"] == (infos[i]["ally_0"]["result"] == "timeout")
             ended[i] = done
     assert restarts >= 3  # max_steps=6: every game ended and restarted within 9 steps
+
+
+def test_runner_logs_the_step_counts_of_what_it_sampled(ray_session):
+    from algorithms.mappo_rllib import MAPPOSettings, mappo_config
+    from envs.smax_rllib import SMAXEnvRunner
+    from ray.rllib.utils.metrics import NUM_AGENT_STEPS_SAMPLED, NUM_ENV_STEPS_SAMPLED, NUM_EPISODES
+
+    settings = MAPPOSettings(num_env_runners=0, num_envs_per_env_runner=3, hidden=[8], critic_hidden=[8])
+    config = mappo_config(settings, "unused-name", {"name": ENV, "seed": 0, "max_steps": 5}, seed=0)
+    runner = SMAXEnvRunner(config=config)
+    episodes = runner.sample(num_timesteps=30)
+    metrics = runner.get_metrics()
+    env_steps = sum(len(e) for e in episodes)  # every chunk's env steps, finished and ongoing
+    assert metrics[NUM_ENV_STEPS_SAMPLED] == env_steps >= 30
+    assert metrics[NUM_AGENT_STEPS_SAMPLED] == {a: env_steps for a in ("ally_0", "ally_1")}
+    assert metrics[NUM_EPISODES] == sum(e.is_done for e in episodes) >= 3  # max_steps=5: every game ended
+    runner.stop()
