@@ -79,10 +79,10 @@ class SMAXBatch:
         self.team: list[tuple[str, ...]] = []
 
     def _seed(self, seed: int | None) -> None:
-        base = np.random.default_rng(seed).integers(2**31, size=self.num_games) if seed is None else None
-        seeds = [seed + i for i in range(self.num_games)] if seed is not None else [int(s) for s in base]
-        self._rngs = [np.random.default_rng(s) for s in seeds]
-        self._keys = np.stack([np.asarray(self._jax.random.PRNGKey(s)) for s in seeds])
+        if seed is None:
+            seed = int(np.random.default_rng().integers(2**31 - self.num_games))
+        self._rngs = [np.random.default_rng(seed + i) for i in range(self.num_games)]
+        self._keys = np.stack([np.asarray(self._jax.random.PRNGKey(seed + i)) for i in range(self.num_games)])
 
     def _draw_types(self, games) -> np.ndarray:
         types = np.zeros((self.num_games, self.n_units), dtype=np.int32)

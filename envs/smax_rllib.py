@@ -28,7 +28,7 @@ from ray.rllib.utils.metrics import (NUM_AGENT_STEPS_SAMPLED, NUM_AGENT_STEPS_SA
                                      NUM_ENV_STEPS_SAMPLED_LIFETIME, NUM_EPISODES, NUM_EPISODES_LIFETIME,
                                      NUM_MODULE_STEPS_SAMPLED, NUM_MODULE_STEPS_SAMPLED_LIFETIME)
 
-from envs.smax import SMAXParallelEnv, make_smax_env
+from envs.smax import STOP, SMAXParallelEnv, make_smax_env
 
 
 def agent_states(state: np.ndarray, n_agents: int) -> np.ndarray:
@@ -139,8 +139,6 @@ class SMAXVectorEnv(VectorMultiAgentEnv):
                 [self._infos(view, i, None) for i in range(self.num_envs)])
 
     def step(self, actions: list[dict]):
-        from envs.smax import STOP
-
         arr = np.full((self.num_envs, len(self.possible_agents)), STOP, dtype=np.int32)
         for i, game in enumerate(actions):
             for j, a in enumerate(self.possible_agents):

@@ -42,18 +42,6 @@ def checkpoint_method(path: str | Path) -> str:
     return method.get("name", "?") if isinstance(method, dict) else "?"
 
 
-def check_stage_checkpoint(cfg, stage: str, path: str | Path) -> None:
-    """Refuse a checkpoint whose method is not the one ``models.<stage>`` configures, then build its network once
-    (shape or key mismatches show here, in the driver, not in an actor)."""
-    from rayexp.train import load_model
-
-    got, want = checkpoint_method(path), cfg.models[stage].method.name
-    if got != want:
-        raise RayexpError(f"{path} holds a {got!r} model, but models.{stage} is a {want!r} stage; retrain it "
-                          f"(`rayexp train --stage {stage} --retrain`) or put the right file there")
-    load_model(path)
-
-
 def valid_train_checkpoint(directory: Path) -> int | None:
     """The step of a Ray Train checkpoint folder (``step.txt`` + ``state.pt``), or None (with a warning) when a
     file is missing, empty or unreadable, e.g. cut short by a full disk."""

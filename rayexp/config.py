@@ -49,7 +49,7 @@ class CollectConfig(Section):
     """Who generates the data: an RLlib PPO expert, (env.id maze2d-*) the D4RL-style PD waypoint controller, or
     (InvertedPendulum-v5) two scripted controllers, one rewarded (``envs.pendulum_modes``)."""
     steps: int | None = Field(None, gt=0)
-    """maze2d-controller: total steps (None: envs.maze2d_data.DEFAULT_STEPS; D4RL used 1M / 2M / 4M)."""
+    """maze2d-controller: total steps (None: rayexp.maze_data.DEFAULT_STEPS; D4RL used 1M / 2M / 4M)."""
     episodes: int = Field(40, gt=0)
     """rllib-ppo: episodes to record; maze2d-controller: episodes per reference score (random / controller)."""
     num_env_runners: int = Field(2, ge=1)

@@ -18,6 +18,19 @@ from rayexp.store import EpisodeStore
 log = logging.getLogger("rayexp")
 
 
+def check_stage_checkpoint(cfg, stage: str, path: str | Path) -> None:
+    """Refuse a checkpoint whose method is not the one ``models.<stage>`` configures, then build its network once
+    (shape or key mismatches show here, in the driver, not in an actor)."""
+    from rayexp.checkpoints import checkpoint_method
+    from rayexp.train import load_model
+
+    got, want = checkpoint_method(path), cfg.models[stage].method.name
+    if got != want:
+        raise RayexpError(f"{path} holds a {got!r} model, but models.{stage} is a {want!r} stage; retrain it "
+                          f"(`rayexp train --stage {stage} --retrain`) or put the right file there")
+    load_model(path)
+
+
 def dataset_path(cfg: ExperimentConfig, run: Run) -> Path:
     if cfg.data.path is None:
         return run.data_dir
@@ -47,7 +60,6 @@ def check_collect(cfg: ExperimentConfig, run: Run, overwrite: bool = False) -> N
 def check_train(cfg: ExperimentConfig, run: Run, stages: list[str] | None = None, retrain: bool = False) -> None:
     """Before Ray starts: a readable, finite dataset; known stage names; frozen checkpoints this command does not
     train hold the method their stage configures."""
-    from rayexp.checkpoints import check_stage_checkpoint
 
     EpisodeStore(dataset_path(cfg, run)).validate_values()
     order = dependency_order(cfg, [s for s in stages or list(cfg.models) if s not in cfg.offline_rl])
@@ -78,7 +90,6 @@ def check_resources(cfg: ExperimentConfig, stages: list[str] | None = None) -> N
 def check_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) -> None:
     """Before Ray starts: every stage to evaluate has a checkpoint of its configured method (checked in the driver,
     not in an actor); for the generic evaluation also that it is a policy whose shapes fit the env's spaces."""
-    from rayexp.checkpoints import check_stage_checkpoint
 
     names = models or cfg.evaluate.models or list(cfg.models)
     unknown = [m for m in names if m not in cfg.models and m not in cfg.offline_rl]
@@ -145,7 +156,7 @@ def run_collect(cfg: ExperimentConfig, run: Run, overwrite: bool = False) -> Epi
 
 
 def _collect_maze(cfg: ExperimentConfig, out: Path, overwrite: bool) -> EpisodeStore:
-    from envs.maze2d_data import make_maze_dataset
+    from rayexp.maze_data import make_maze_dataset
 
     if not cfg.env.id.startswith("maze2d-"):
         raise RayexpError(f"collect.source=maze2d-controller needs env.id maze2d-umaze|medium|large, not {cfg.env.id!r}")

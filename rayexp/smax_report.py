@@ -205,8 +205,8 @@ def smax_report(run_paths: list[str | Path], out: str | Path | None = None) -> s
     seeds, rounds = long["seeds"].max(), int(long["rounds"].max() // max(long["seeds"].max(), 1))
     caption = f"success rate: mean (s.e.) over {seeds} seeds x {rounds} rounds"
     sections = "\n\n".join(run_provenance(Path(p)) for p in run_paths)
-    atomic_write_text(out / "report.md", f"# SMAX success (Table A.10 layout)\n\n{md}\n\n{caption}\n\n"
-                                         f"{''.join(f'![]({f.name})' + chr(10) for f in figs if f is not None)}\n"
+    images = "".join(f"![]({f.name})\n" for f in figs if f is not None)
+    atomic_write_text(out / "report.md", f"# SMAX success (Table A.10 layout)\n\n{md}\n\n{caption}\n\n{images}\n"
                                          f"## Runs\n{sections}\n")
     plots = "\n".join(f"plot: {f}" for f in figs if f is not None)
     return f"{md}\n\n{caption}\nreport: {out / 'report.md'}\n{plots}"

@@ -31,7 +31,7 @@ def ray_session():
 
 @pytest.fixture(scope="module")
 def store(ray_session, tmp_path_factory):
-    from envs.maze2d_data import make_maze_dataset
+    from rayexp.maze_data import make_maze_dataset
 
     out = tmp_path_factory.mktemp("maze") / "umaze"
     return make_maze_dataset("umaze", steps=STEPS, out=out, num_chunks=CHUNKS, seed=3, action_noise=0.3, ref_episodes=3)
