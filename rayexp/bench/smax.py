@@ -4,12 +4,13 @@ the bare batched SMAX step, all measured in one run on the same split, batch and
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 
-from rayexp.bench.common import repeat_rate, summary_row
+from rayexp.bench.common import repeat_rate, spread, summary_row
 
 TARGET_ENV_STEPS_PER_S = 2000  # issue #21: MAPPO training on 2 cores
 
@@ -48,8 +49,8 @@ def mappo_training_rate(env_name: str, batched: bool, games: int, runners: int, 
     from rayexp.smax_mappo import build_algo, sampled_env_steps
 
     settings = MAPPOSettings(num_env_runners=runners, num_envs_per_env_runner=games // max(runners, 1),
-                             batched_envs=batched,
-                             train_batch_size=batch, minibatch_size=min(batch, 1600), total_env_steps=10**7)
+                             batched_envs=batched, train_batch_size=batch, minibatch_size=min(batch, 1600),
+                             total_env_steps=10**7)
     algo = build_algo(settings, env_name, seed=0)
     try:
         algo.train()  # env runners' first episodes compile and warm up
@@ -85,7 +86,7 @@ def bench_smax(quick: bool, workdir: Path) -> list[dict]:
                     "in a Python loop)", side(rates["batched"]), side(rates["sync"]), "env steps/s"),
         summary_row("smax", f"MAPPO training (batched) vs the bare batched SMAX step ({s['games']} games, random "
                     "available actions, one process)", side(rates["batched"]),
-                    (float(np.median(bare)), float(np.ptp(bare)) / 2, len(bare)), "env steps/s"),
+                    (statistics.median(bare), spread(bare), len(bare)), "env steps/s"),
         summary_row("smax", "MAPPO training (batched) vs the issue's target of 2,000 env steps/s on 2 cores",
                     side(rates["batched"]), (float(TARGET_ENV_STEPS_PER_S), float("nan"), 1), "env steps/s",
                     None if quick else ">= 1", note="quick: tiny 2v2 runs, not a measurement" if quick else ""),
