@@ -1,4 +1,5 @@
-"""D4RL-style datasets made here: train an RLlib SAC agent and save the D4RL tiers as episode stores.
+"""D4RL-style datasets made here: train SAC (RLlib's env runners and checkpoints, rayexp's update) and save the
+D4RL tiers as episode stores.
 
     OUT/medium/          rollouts of the first policy whose training return reaches ``target_fraction``
                          of the D4RL expert return (normalized score 100 * fraction)
@@ -6,13 +7,12 @@
                          the agent's own exploratory experience up to the medium policy)
     OUT/expert/          rollouts of the last policy when the step budget is spent
     OUT/medium-expert/   medium + expert concatenated
-    OUT/sac/             the algorithm checkpoint (with its replay buffer) and progress.json: rerun to resume
+    OUT/sac/             the algorithm checkpoint (replay buffer included) and progress.json: rerun to resume
     OUT/policies/{medium,expert}/  RLModule checkpoints, reusable with ``RLModule.from_checkpoint``
 
-Medium-replay reads RLlib's replay buffer rather than recording training samples in a callback: the buffer
-already joins the env runners' fragments into whole episodes, and it is exactly what D4RL calls the replay
-buffer. Its capacity is set above the step budget so nothing is evicted; the buffer is kept in the algorithm
-checkpoint so an interrupted run resumes with it. Unfinished episodes (a runner's open episode) are dropped.
+The buffer (``algorithms.sac.TransitionBuffer``) keeps each transition's episode number, so medium-replay is read
+back from it; its capacity is set above the step budget so nothing is evicted. Unfinished episodes (a runner's open
+episode, or one cut by a resume) are dropped. Each tier's metadata holds the wall time spent making it.
 """
 from __future__ import annotations
 
@@ -34,16 +34,22 @@ TIERS = ("medium-replay", "medium", "expert", "medium-expert")
 def sac_config(env_id: str, num_env_runners: int, seed: int, max_episode_steps: int | None = None,
                hidden: tuple[int, ...] = (256, 256), lr: float = 3e-4, learning_starts: int = 5000,
                buffer_capacity: int = 1_000_000, steps_per_iteration: int = 1000, rollout_fragment_length: int = 25,
-               training_intensity: float | None = 256.0, batch_size: int = 256):
-    """RLlib SAC (new API stack) on a gymnasium env made by ``envs.registry.make_env``.
+               training_intensity: float | None = 256.0, batch_size: int = 256, stock: bool = False):
+    """RLlib SAC (new API stack) on a gymnasium env made by ``envs.registry.make_env``, trained by
+    ``rayexp.sac_rllib.RayexpSAC`` (``stock=True``: RLlib's own SAC learner, replay buffer and critic, for the
+    benchmark only).
 
     ``training_intensity`` is RLlib's replay ratio (trained / sampled steps): 256 with batch 256 is one
     gradient update per env step, as in the SAC paper; each runner samples ``rollout_fragment_length``
     steps between updates, which keeps Ray round trips few.
     """
-    from ray.rllib.algorithms.sac import SACConfig
+    from ray.rllib.algorithms.sac import SAC, SACConfig
+    from ray.rllib.algorithms.sac.torch.default_sac_torch_rl_module import DefaultSACTorchRLModule
     from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
     from ray.tune.registry import register_env
+
+    from rayexp.sac_rllib import ConcatQSACCatalog, RayexpSAC
 
     def create(_ctx=None):
         from envs.registry import make_env
@@ -52,16 +58,17 @@ def sac_config(env_id: str, num_env_runners: int, seed: int, max_episode_steps: 
 
     name = f"rayexp-sac:{env_id}:{max_episode_steps}"
     register_env(name, create)
+    module = RLModuleSpec(module_class=DefaultSACTorchRLModule, catalog_class=None if stock else ConcatQSACCatalog)
     return (
-        SACConfig()
+        SACConfig(algo_class=SAC if stock else RayexpSAC)
         .environment(name)
         .env_runners(num_env_runners=num_env_runners, num_envs_per_env_runner=1, num_cpus_per_env_runner=1,
                      rollout_fragment_length=rollout_fragment_length)
         .training(actor_lr=lr, critic_lr=lr, alpha_lr=lr, initial_alpha=1.0, target_entropy="auto", tau=0.005,
                   n_step=1, train_batch_size_per_learner=batch_size, num_steps_sampled_before_learning_starts=learning_starts,
                   replay_buffer_config={"type": "EpisodeReplayBuffer", "capacity": buffer_capacity},
-                  store_buffer_in_checkpoints=True, training_intensity=training_intensity)
-        .rl_module(model_config=DefaultModelConfig(fcnet_hiddens=list(hidden), fcnet_activation="relu"))
+                  store_buffer_in_checkpoints=False, training_intensity=training_intensity)
+        .rl_module(rl_module_spec=module, model_config=DefaultModelConfig(fcnet_hiddens=list(hidden), fcnet_activation="relu"))
         .reporting(min_sample_timesteps_per_iteration=steps_per_iteration, metrics_num_episodes_for_smoothing=10)
         .debugging(seed=seed, log_level="ERROR")
     )
@@ -81,10 +88,13 @@ def medium_threshold(env_id: str, target_fraction: float, target_return: float |
 
 def make_d4rl(env_id: str, out: str | Path, steps: int = 300_000, target_fraction: float = 1 / 3,
               target_return: float | None = None, tier_steps: int = 100_000, num_env_runners: int = 2,
-              seed: int = 0, max_episode_steps: int | None = None, explore: bool = True, **sac_kwargs) -> dict:
+              seed: int = 0, max_episode_steps: int | None = None, explore: bool = True,
+              checkpoint_every_s: float = 300.0, **sac_kwargs) -> dict:
     """Train SAC for ``steps`` env steps in total (resuming from ``out/sac``) and write the tiers.
 
-    Returns {tier: store summary} for the tiers that exist. Rerun with a larger ``steps`` to extend the expert.
+    The algorithm (buffer included) is saved every ``checkpoint_every_s`` seconds of training, when the medium
+    tiers are written and at the end. Returns {tier: store summary} for the tiers that exist. Rerun with a larger
+    ``steps`` to extend the expert.
     """
     import torch
 
@@ -100,6 +110,7 @@ def make_d4rl(env_id: str, out: str | Path, steps: int = 300_000, target_fractio
         if (ckpt / "algorithm").exists():
             algo.restore_from_path(str((ckpt / "algorithm").resolve()))
         bar = tqdm(total=steps, initial=min(progress["env_steps"], steps), desc=f"SAC {env_id}", unit="step")
+        saved_at = progress["wall_s"]
         while progress["env_steps"] < steps:
             t0 = time.perf_counter()
             result = algo.train()
@@ -113,7 +124,10 @@ def make_d4rl(env_id: str, out: str | Path, steps: int = 300_000, target_fractio
             if progress["medium"] is None and ret >= threshold:
                 progress["medium"] = {"env_steps": now, "train_return": ret, "train_wall_s": progress["wall_s"]}
                 _write_medium(algo, out, env_id, progress, tier_steps, explore, seed, action_space)
-            _checkpoint(algo, ckpt, progress)
+                saved_at = -checkpoint_every_s  # save now, with the medium policy's buffer
+            if progress["wall_s"] - saved_at >= checkpoint_every_s or progress["env_steps"] >= steps:
+                _checkpoint(algo, ckpt, progress)
+                saved_at = progress["wall_s"]
         bar.close()
         if progress["medium"] is None:
             log.warning("training return never reached %.1f in %d steps: no medium tiers; rerun with more --steps", threshold, steps)
@@ -146,8 +160,7 @@ def _needs_expert(out: Path, env_steps: int) -> bool:
 
 def _write_medium(algo, out: Path, env_id: str, progress: dict, tier_steps: int, explore: bool, seed: int, action_space) -> None:
     t0 = time.perf_counter()
-    replay = [ep for ep in algo.local_replay_buffer.episodes if ep.is_done and len(ep) > 0]
-    eps = [_from_rllib(ep, action_space, None, "sac-replay") for ep in replay]
+    eps = replay_episodes(algo.transitions, action_space, "sac-replay")
     info = {"env_steps": progress["env_steps"], "train_return": progress["medium"]["train_return"]}
     _write(out / "medium-replay", eps, env_id, "SAC replay buffer up to the medium policy", {**info, "wall_s": progress["wall_s"]})
     algo.get_module().save_to_path(str((out / "policies" / "medium").resolve()))
@@ -199,10 +212,18 @@ def _env_actions(ep: Episode, action_space) -> Episode:
     return ep
 
 
-def _from_rllib(ep, action_space, seed, policy: str) -> Episode:
-    from rayexp.collect import to_store_episode
-
-    return _env_actions(to_store_episode(ep, _unit_box(action_space), seed, policy), action_space)
+def replay_episodes(buffer, action_space, policy: str) -> list[Episode]:
+    """The buffer's complete episodes as store episodes, in env actions."""
+    eps = []
+    for idx in buffer.complete_episodes():
+        T = len(idx)
+        terminals, timeouts = np.zeros(T, bool), np.zeros(T, bool)
+        terminals[-1] = bool(buffer.terminateds[idx[-1]])
+        timeouts[-1] = not terminals[-1]
+        ep = Episode(buffer.obs[idx], buffer.actions[idx], buffer.rewards[idx], terminals, timeouts,
+                     final_observation=buffer.next_obs[idx[-1]], policy=policy)
+        eps.append(_env_actions(ep, action_space))
+    return eps
 
 
 def _write(path: Path, episodes: list[Episode], env_id: str, description: str, extra: dict) -> EpisodeStore:

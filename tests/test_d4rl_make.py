@@ -16,7 +16,7 @@ def test_sac_tiers_have_d4rl_return_ordering(tmp_path, ray_session):
     from rayexp.d4rl_make import make_d4rl
 
     out = tmp_path / "ip"
-    tiers = make_d4rl("InvertedPendulum-v5", out, steps=700, target_return=15.0, tier_steps=300, num_env_runners=1,
+    tiers = make_d4rl("InvertedPendulum-v5", out, steps=1200, target_return=15.0, tier_steps=300, num_env_runners=1,
                       max_episode_steps=100, learning_starts=200, steps_per_iteration=100, batch_size=64,
                       training_intensity=64, lr=1e-3, hidden=(32, 32))
     assert set(tiers) == {"medium-replay", "medium", "expert", "medium-expert"}
@@ -27,7 +27,7 @@ def test_sac_tiers_have_d4rl_return_ordering(tmp_path, ray_session):
     assert ret["medium-replay"] < ret["expert"]
     medium_at = EpisodeStore(out / "medium").meta.extra["env_steps"]
     expert_at = EpisodeStore(out / "expert").meta.extra["env_steps"]
-    assert medium_at < expert_at and expert_at >= 700
+    assert medium_at < expert_at and expert_at >= 1200
     assert tiers["medium-expert"]["episodes"] == tiers["medium"]["episodes"] + tiers["expert"]["episodes"]
     store = EpisodeStore(out / "medium")
     assert store.meta.source == "rllib-sac-d4rl" and store.meta.extra["tier"] == "medium"
@@ -35,6 +35,34 @@ def test_sac_tiers_have_d4rl_return_ordering(tmp_path, ray_session):
     acts = store.arrays()["action"]
     assert np.abs(acts).max() <= 3.0 and np.abs(acts).max() > 1.0  # env actions in [-3, 3], not RLlib's [-1, 1]
     assert (out / "sac" / "progress.json").exists() and (out / "policies" / "expert").is_dir()
+
+
+def test_sac_resume_keeps_its_replay_buffer_and_update_count(tmp_path, ray_session):
+    """The checkpoint holds rayexp's transition buffer: a second call continues from it instead of refilling."""
+    from rayexp.d4rl_make import make_d4rl, sac_config
+
+    out = tmp_path / "ip"
+    kwargs = dict(target_return=1e9, tier_steps=100, num_env_runners=1, max_episode_steps=50, learning_starts=100,
+                  steps_per_iteration=100, batch_size=32, training_intensity=32, hidden=(16, 16))
+    make_d4rl("InvertedPendulum-v5", out, steps=200, **kwargs)
+    algo = sac_config("InvertedPendulum-v5", 0, 0, 50, buffer_capacity=20_000, hidden=(16, 16), batch_size=32,
+                      training_intensity=32, learning_starts=100).build_algo()
+    try:
+        algo.restore_from_path(str((out / "sac" / "algorithm").resolve()))
+        first = algo.transitions.size
+        assert first >= 200 and algo._updates == first - 100  # one update per step past learning_starts
+    finally:
+        algo.stop()
+    make_d4rl("InvertedPendulum-v5", out, steps=400, **kwargs)
+    assert not (out / "medium").exists()  # the unreachable threshold: no tiers, but training went on
+    algo = sac_config("InvertedPendulum-v5", 0, 0, 50, buffer_capacity=20_000, hidden=(16, 16), batch_size=32,
+                      training_intensity=32, learning_starts=100).build_algo()
+    try:
+        algo.restore_from_path(str((out / "sac" / "algorithm").resolve()))
+        assert algo.transitions.size >= 400 > first
+        assert algo._updates == algo.transitions.size - 100
+    finally:
+        algo.stop()
 
 
 def _random_store(path, n_episodes=6, seed=0):

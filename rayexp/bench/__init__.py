@@ -19,6 +19,7 @@ from typing import Callable
 from rayexp.bench.compute import bench_data, bench_inference, bench_student_vs_forward
 from rayexp.bench.scaling import (bench_collect_scaling, bench_eval_scaling, bench_machine, bench_memory,
                                   bench_sweep_scaling)
+from rayexp.bench.sac import bench_sac
 from rayexp.bench.smax import bench_smax
 from rayexp.bench.train_overhead import bench_train_overhead
 
@@ -33,6 +34,7 @@ BENCHMARKS: dict[str, Callable[[bool, Path], list[dict]]] = {
     "sweep-scaling": bench_sweep_scaling,
     "memory": bench_memory,
     "smax": bench_smax,
+    "sac": bench_sac,
 }
 COLUMNS = ["name", "what", "side_a", "spread_a", "side_b", "spread_b", "ratio", "target", "met", "unit", "repeats", "note"]
 
