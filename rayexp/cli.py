@@ -167,18 +167,23 @@ def evaluate(config_path, overrides, run_dir, address, overwrite, models):
 @main.command()
 @click.argument("run_paths", nargs=-1, required=True, type=click.Path())
 @click.option("--out", default=None, type=click.Path(file_okay=False),
-              help="Several runs: folder for seeds.md/.csv and the interval plot (default: beside the runs).")
+              help="Several runs: folder for seeds.md/.csv and the interval plot (default: beside the runs). One run: "
+                   "also write report.md (commit, resolved config, dataset) and its figures there, e.g. results/NAME.")
 @_fail_cleanly
 def report(run_paths, out):
     """Print a run's results as a markdown table and write PNG plots beside them. Several runs (seeds of one
-    experiment), or a run made with `seeds: [...]`: mean, s.e., IQM and stratified-bootstrap 95% intervals per method."""
+    experiment), or a run made with `seeds: [...]`: mean, s.e., IQM and stratified-bootstrap 95% intervals per method.
+    A `data make-d4rl` folder: its tiers (size, returns, normalized score, wall time) and their return distributions."""
     from rayexp.report import report as make_report
     from rayexp.seed_report import seeds_report
 
     if len(run_paths) > 1:
         click.echo(seeds_report([Path(p) for p in run_paths], out))
     else:
-        click.echo(make_report(run_paths[0]))
+        from rayexp.tiers_report import is_tiers_dir, tiers_report
+
+        path = Path(run_paths[0])
+        click.echo(tiers_report(path, Path(out) if out else None) if is_tiers_dir(path) else make_report(path, out))
 
 
 @main.command()

@@ -110,7 +110,7 @@ def make_d4rl(env_id: str, out: str | Path, steps: int = 300_000, target_fractio
         if (ckpt / "algorithm").exists():
             algo.restore_from_path(str((ckpt / "algorithm").resolve()))
         bar = tqdm(total=steps, initial=min(progress["env_steps"], steps), desc=f"SAC {env_id}", unit="step")
-        saved_at = progress["wall_s"]
+        saved_at, clock = progress["wall_s"], time.perf_counter()
         while progress["env_steps"] < steps:
             t0 = time.perf_counter()
             result = algo.train()
@@ -120,7 +120,10 @@ def make_d4rl(env_id: str, out: str | Path, steps: int = 300_000, target_fractio
             progress["wall_s"] += time.perf_counter() - t0
             bar.update(max(0, min(now, steps) - bar.n))
             bar.set_postfix(ret=f"{ret:.1f}", medium="done" if progress["medium"] else f">={threshold:.0f}")
-            progress["env_steps"] = now
+            progress["env_steps"], progress["train_return"] = now, ret
+            # wall time including checkpoints and tier writing, summed over resumed runs
+            progress["elapsed_s"] = progress.get("elapsed_s", 0.0) + time.perf_counter() - clock
+            clock = time.perf_counter()
             if progress["medium"] is None and ret >= threshold:
                 progress["medium"] = {"env_steps": now, "train_return": ret, "train_wall_s": progress["wall_s"]}
                 _write_medium(algo, out, env_id, progress, tier_steps, explore, seed, action_space)
@@ -162,12 +165,14 @@ def _write_medium(algo, out: Path, env_id: str, progress: dict, tier_steps: int,
     t0 = time.perf_counter()
     eps = replay_episodes(algo.transitions, action_space, "sac-replay")
     info = {"env_steps": progress["env_steps"], "train_return": progress["medium"]["train_return"]}
-    _write(out / "medium-replay", eps, env_id, "SAC replay buffer up to the medium policy", {**info, "wall_s": progress["wall_s"]})
+    _write(out / "medium-replay", eps, env_id, "SAC replay buffer up to the medium policy",
+           {**info, "wall_s": progress["wall_s"], "elapsed_s": progress["elapsed_s"] + time.perf_counter() - t0})
     algo.get_module().save_to_path(str((out / "policies" / "medium").resolve()))
     t1 = time.perf_counter()
     eps = record_steps(algo, tier_steps, explore, f"sac-medium@{progress['env_steps']}", seed + 10_000, action_space)
     _write(out / "medium", eps, env_id, "rollouts of the SAC policy at the medium threshold",
-           {**info, "record_wall_s": time.perf_counter() - t1, "policy_train_wall_s": progress["wall_s"]})
+           {**info, "record_wall_s": time.perf_counter() - t1, "policy_train_wall_s": progress["wall_s"],
+            "elapsed_s": progress["elapsed_s"] + time.perf_counter() - t0})
     log.info("medium tiers written in %.1f s", time.perf_counter() - t0)
 
 
@@ -175,7 +180,8 @@ def _write_expert(algo, out: Path, env_id: str, progress: dict, tier_steps: int,
     algo.get_module().save_to_path(str((out / "policies" / "expert").resolve()))
     t1 = time.perf_counter()
     eps = record_steps(algo, tier_steps, explore, f"sac-expert@{progress['env_steps']}", seed + 20_000, action_space)
-    info = {"env_steps": progress["env_steps"], "record_wall_s": time.perf_counter() - t1, "policy_train_wall_s": progress["wall_s"]}
+    info = {"env_steps": progress["env_steps"], "record_wall_s": time.perf_counter() - t1, "policy_train_wall_s": progress["wall_s"],
+            "elapsed_s": progress.get("elapsed_s", 0.0) + time.perf_counter() - t1}
     _write(out / "expert", eps, env_id, "rollouts of the last SAC policy (step budget spent)", info)
     medium = list(EpisodeStore(out / "medium").iter_episodes())
     _write(out / "medium-expert", medium + eps, env_id, "medium + expert", {"env_steps": progress["env_steps"]})
@@ -228,6 +234,7 @@ def replay_episodes(buffer, action_space, policy: str) -> list[Episode]:
 
 def _write(path: Path, episodes: list[Episode], env_id: str, description: str, extra: dict) -> EpisodeStore:
     from rayexp.d4rl import d4rl_ref_scores
+    from rayexp.runs import git_commit
 
     if not episodes:
         raise RayexpError(f"no complete episodes for {path.name}; raise --steps or lower --max-episode-steps")
@@ -235,5 +242,5 @@ def _write(path: Path, episodes: list[Episode], env_id: str, description: str, e
     meta = DatasetMeta(env_id=env_id, obs_dim=episodes[0].observations.shape[1], act_dim=episodes[0].actions.shape[1],
                        ref_min_score=ref[0] if ref else None, ref_max_score=ref[1] if ref else None,
                        source="rllib-sac-d4rl", description=f"{path.name}: {description} ({len(episodes)} episodes)",
-                       extra={"tier": path.name, **extra})
+                       extra={"tier": path.name, "commit": git_commit(), **extra})
     return write_dataset(path, episodes, meta, overwrite=True)

@@ -108,9 +108,42 @@ def plot_training(metrics: pd.DataFrame, out: Path) -> Path | None:
     return save_figure(fig, out)
 
 
-def report(run_path: str | Path) -> str:
-    """Print-ready markdown for a run; writes eval.png, eval.md and eval.csv beside the results."""
-    run_path = Path(run_path)
+def report(run_path: str | Path, out: str | Path | None = None) -> str:
+    """Print-ready markdown for a run; writes eval.png, eval.md and eval.csv beside the results, and with ``out``
+    a self-contained copy there (report.md naming the commit, the resolved config and the dataset; its figures)."""
+    text = run_report(Path(run_path))
+    if out is not None:
+        write_report_folder(Path(run_path), Path(out), text)
+    return text
+
+
+def write_report_folder(run_path: Path, out: Path, text: str) -> Path:
+    import json
+    import shutil
+
+    from rayexp.runs import atomic_write_text
+    from rayexp.tables import run_dataset_dir
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("eval.png", "training.png", "eval.csv"):
+        if (run_path / name).exists():
+            tmp = out / f".{name}.tmp"
+            shutil.copyfile(run_path / name, tmp)
+            tmp.replace(out / name)
+    commit = (run_path / "commit.txt").read_text().strip() if (run_path / "commit.txt").is_file() else "unknown"
+    data = run_dataset_dir(run_path)
+    meta = json.loads((data / "meta.json").read_text()) if (data / "meta.json").is_file() else {}
+    provenance = ["## Provenance", "", f"- run: `{run_path}` (commit {commit})",
+                  f"- dataset: `{data}`: {meta.get('description', 'no meta.json')} (source {meta.get('source', '?')})",
+                  f"- dataset metadata: `{json.dumps(meta.get('extra', {}))}`"]
+    if (run_path / "config.yaml").is_file():
+        provenance += ["", "Resolved config:", "", "```yaml", (run_path / "config.yaml").read_text().strip(), "```"]
+    body = text.replace(str(run_path / "eval.png"), "eval.png").replace(str(run_path / "training.png"), "training.png")
+    atomic_write_text(out / "report.md", body + "\n\n" + "\n".join(provenance) + "\n")
+    return out / "report.md"
+
+
+def run_report(run_path: Path) -> str:
     if not run_path.is_dir():
         raise RayexpError(f"run {run_path} does not exist; list runs with `ls runs/`")
     from rayexp.sweep_results import is_sweep_dir, sweep_report

@@ -1,4 +1,5 @@
-"""Table 3.1 layout: D4RL normalized scores (mean ± s.e.) per dataset and method, thesis numbers beside ours.
+"""Table 3.1 layout: D4RL normalized scores (mean ± s.e.) per dataset and method, thesis numbers beside ours;
+Table 3.4: the reward-objective ablation (plain / reward-aware teacher x plain / reward-aware student).
 
 The thesis numbers (shared/REFERENCE.md, Table 3.1) are reference values from the thesis' runs on D4RL's
 v2 files, not results of this code; they are labelled "(thesis)". Our scores use D4RL's reference
@@ -22,6 +23,8 @@ THESIS_TABLE_3_1 = {
     "hopper-mr": (18.1, 95.0, 94.7, 93.6, 102.0, 100.4, 104.9),
     "walker2d-mr": (26.0, 77.2, 73.9, 70.6, 98.0, 83.0, 91.5),
 }
+# Table 3.4 (hopper-mr): (teacher reward-aware, student reward-aware) -> thesis score
+THESIS_TABLE_3_4 = {(False, False): 50.8, (True, False): 96.2, (True, True): 96.0, (False, True): 104.9}
 # Our stage names -> the thesis column they correspond to.
 MODEL_TO_COLUMN = {"bc": "BC", "cql": "CQL", "iql": "IQL", "ractd": "RACTD"}
 TIER_ABBREV = {"medium-expert": "me", "medium-replay": "mr", "medium": "m", "expert": "e"}
@@ -47,9 +50,48 @@ def table_3_1(df: pd.DataFrame, dataset: str | None) -> pd.DataFrame:
         s = g["normalized_score"]
         column = MODEL_TO_COLUMN.get(model)
         rows.append({"dataset": dataset or "?", "model": model, "episodes": len(s),
-                     "normalized score (ours)": f"{s.mean():.1f} ± {s.sem():.1f}" if len(s) > 1 else f"{s.mean():.1f}",
-                     "thesis (reference)": f"{thesis[column]:.1f}" if column in thesis else ""})
+                     "normalized score (ours)": _mean_se(s),
+                     "thesis (reference)": f"{thesis[column]:.1f}" if column in thesis else "",
+                     "NFE per plan": _median(g, "nfe"), "ms per action": _median(g, "ms_per_action")})
     return pd.DataFrame(rows)
+
+
+def _mean_se(s: pd.Series) -> str:
+    return f"{s.mean():.1f} ± {s.sem():.1f}" if len(s) > 1 else f"{s.mean():.1f}"
+
+
+def _median(g: pd.DataFrame, col: str) -> str:
+    return f"{g[col].median():.3g}" if col in g else ""
+
+
+def ablation_cells(config: dict) -> dict[str, tuple[bool, bool]]:
+    """Each consistency student of a resolved config -> (its teacher is reward-aware, it is reward-aware),
+    read from the methods' ``reward_weight`` and the student's ``frozen.teacher`` (default: the model 'teacher')."""
+    models = config.get("models", {})
+
+    def reward_aware(name: str) -> bool:
+        return float((models.get(name, {}).get("method") or {}).get("reward_weight", 0.0) or 0.0) > 0
+
+    cells = {}
+    for name, spec in models.items():
+        if (spec.get("method") or {}).get("name") == "ctm_student":
+            teacher = (spec.get("frozen") or {}).get("teacher", "teacher")
+            cells[name] = (reward_aware(teacher), reward_aware(name))
+    return cells
+
+
+def table_3_4(df: pd.DataFrame, config: dict) -> pd.DataFrame | None:
+    """Rows: plain / reward-aware student; columns: plain / reward-aware teacher; cells 'ours (thesis)'. None
+    unless the run evaluated a student in all four cells."""
+    by_cell = {}
+    for name, cell in ablation_cells(config).items():
+        g = df.loc[df["model"] == name, "normalized_score"]
+        if len(g):
+            by_cell[cell] = f"{_mean_se(g)} ({name}; thesis {THESIS_TABLE_3_4[cell]})"
+    if len(by_cell) < 4:
+        return None
+    return pd.DataFrame([{"student": label, "plain teacher": by_cell[(False, ra)], "reward-aware teacher": by_cell[(True, ra)]}
+                         for label, ra in (("plain student", False), ("reward-aware student", True))])
 
 
 def run_dataset_dir(run_path) -> Path:
@@ -66,6 +108,8 @@ def table_3_1_markdown(run_path, df: pd.DataFrame) -> str | None:
     """Table 3.1 block for ``rayexp report`` (None when the run's scores are not normalized)."""
     import json
 
+    import yaml
+
     from rayexp.report import markdown_table
 
     if "normalized_score" not in df:
@@ -76,4 +120,11 @@ def table_3_1_markdown(run_path, df: pd.DataFrame) -> str | None:
     note = ("D4RL normalized score, mean ± s.e. over episodes; 'thesis (reference)' is the thesis' Table 3.1 value "
             f"for {key} (D4RL v2 files), not a result of this run.") if key else \
         "D4RL normalized score, mean ± s.e. (dataset tier unknown, so no thesis reference shown)."
-    return "## Table 3.1 (in kind)\n\n" + markdown_table(table_3_1(df, key)) + "\n\n" + note
+    text = "## Table 3.1 (in kind)\n\n" + markdown_table(table_3_1(df, key)) + "\n\n" + note
+    cfg_file = Path(run_path) / "config.yaml"
+    t34 = table_3_4(df, yaml.safe_load(cfg_file.read_text()) or {}) if cfg_file.exists() else None
+    if t34 is not None:
+        text += ("\n\n## Table 3.4 (in kind): where the reward objective enters\n\n" + markdown_table(t34) +
+                 "\n\nD4RL normalized score, mean ± s.e. over episodes; the thesis values are its hopper-medium-replay "
+                 "numbers (100 seeds, D4RL v2), not results of this run.")
+    return text

@@ -7,6 +7,7 @@ and the hdf5 importer's error cases are tested in tests/test_store.py.)
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from rayexp.store import DatasetMeta, Episode, EpisodeStore, write_dataset
@@ -35,6 +36,18 @@ def test_sac_tiers_have_d4rl_return_ordering(tmp_path, ray_session):
     acts = store.arrays()["action"]
     assert np.abs(acts).max() <= 3.0 and np.abs(acts).max() > 1.0  # env actions in [-3, 3], not RLlib's [-1, 1]
     assert (out / "sac" / "progress.json").exists() and (out / "policies" / "expert").is_dir()
+    assert store.meta.extra["elapsed_s"] > 0 and store.meta.extra["commit"] != ""
+
+    from tests.conftest import rayexp_cli
+
+    rayexp_cli("report", str(out), "--out", str(tmp_path / "results"))
+    rows = pd.read_csv(tmp_path / "results" / "tiers.csv").set_index("tier")
+    assert list(rows.index) == ["medium-replay", "medium", "expert", "medium-expert"]
+    assert rows.loc["medium", "episodes"] == tiers["medium"]["episodes"]
+    assert rows.loc["medium", "return_mean"] == pytest.approx(ret["medium"])
+    assert rows.loc["medium-replay", "elapsed_min"] <= rows.loc["expert", "elapsed_min"]
+    assert "tiers.png" in (tmp_path / "results" / "report.md").read_text()
+    assert (tmp_path / "results" / "tiers.png").stat().st_size > 0
 
 
 def test_sac_resume_keeps_its_replay_buffer_and_update_count(tmp_path, ray_session):
@@ -112,3 +125,44 @@ def test_table_3_1_puts_thesis_reference_beside_ours():
     assert t.loc["ractd", "normalized score (ours)"] == "105.0 ± 5.0"
     assert t.loc["ractd", "thesis (reference)"] == "104.9" and t.loc["cql", "thesis (reference)"] == "95.0"
     assert t.loc["teacher", "thesis (reference)"] == ""
+
+
+def test_table_3_4_cells_come_from_the_shipped_ablation_config(tmp_path):
+    """The ablation's four students are placed by their own and their teacher's reward weight, read from the
+    resolved config a run records, and `rayexp report RUN --out DIR` writes both tables with their provenance."""
+    import json
+
+    import pandas as pd
+    import yaml
+
+    from rayexp.config import dump_config, load_config
+    from rayexp.tables import ablation_cells, table_3_4
+    from tests.conftest import rayexp_cli
+
+    cfg = load_config("tune_configs/hopper_mr_ractd.yaml")
+    resolved = yaml.safe_load(dump_config(cfg))
+    assert ablation_cells(resolved) == {"ctd": (False, False), "ractd": (False, True), "ctd_rwt": (True, False),
+                                        "ractd_rwt": (True, True)}
+    scores = {"ctd": 40.0, "ractd": 90.0, "ctd_rwt": 70.0, "ractd_rwt": 80.0, "teacher": 50.0, "cql": 60.0}
+    df = pd.DataFrame([{"model": m, "normalized_score": s + d, "return": 10 * (s + d), "length": 100, "nfe": 1.0,
+                        "ms_per_action": 2.0, "ms_per_plan": 2.0, "success": None,
+                        "seed": 1000 + i} for m, s in scores.items() for i, d in enumerate((-1, 1))])
+    t = table_3_4(df, resolved).set_index("student")
+    assert t.loc["reward-aware student", "plain teacher"].startswith("90.0 ± 1.0 (ractd; thesis 104.9)")
+    assert t.loc["plain student", "reward-aware teacher"].startswith("70.0 ± 1.0 (ctd_rwt; thesis 96.2)")
+    assert table_3_4(df[df["model"] != "ctd_rwt"], resolved) is None  # a missing cell: no half table
+
+    run, data = tmp_path / "run", tmp_path / "data"
+    run.mkdir(), data.mkdir()
+    cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"path": str(data)})})
+    (run / "config.yaml").write_text(dump_config(cfg))
+    (run / "commit.txt").write_text("abc123\n")
+    df.to_parquet(run / "eval.parquet")
+    meta = {"env_id": "Hopper-v5", "description": "medium-replay: SAC replay buffer", "source": "rllib-sac-d4rl",
+            "extra": {"tier": "medium-replay", "wall_s": 600.0}}
+    (data / "meta.json").write_text(json.dumps(meta))
+    rayexp_cli("report", str(run), "--out", str(tmp_path / "results"))
+    text = (tmp_path / "results" / "report.md").read_text()
+    assert "## Table 3.1" in text and "hopper-mr" in text and "## Table 3.4" in text
+    assert "commit abc123" in text and '"wall_s": 600.0' in text and "reward_weight: 1.0" in text
+    assert (tmp_path / "results" / "eval.png").stat().st_size > 0 and "](eval.png)" not in text

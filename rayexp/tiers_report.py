@@ -1,0 +1,79 @@
+"""The report of a `rayexp data make-d4rl` folder: each tier's size, returns, D4RL-normalized score and the wall
+time it took, the SAC run behind them, and the tiers' return distributions (one figure)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from rayexp.d4rl import normalized_score
+from rayexp.d4rl_make import TIERS
+from rayexp.report import markdown_table, save_figure
+from rayexp.store import EpisodeStore
+
+
+def is_tiers_dir(path: Path) -> bool:
+    return (path / "sac" / "progress.json").is_file() or any((path / t / "meta.json").is_file() for t in TIERS)
+
+
+def tier_rows(path: Path) -> pd.DataFrame:
+    rows = []
+    for tier in TIERS:
+        if not (path / tier / "meta.json").is_file():
+            continue
+        store = EpisodeStore(path / tier)
+        s, meta, extra = store.summary(), store.meta, store.meta.extra
+        norm = (normalized_score(s["return_mean"], meta.ref_min_score, meta.ref_max_score)
+                if meta.ref_max_score is not None else float("nan"))
+        elapsed = extra.get("elapsed_s")
+        rows.append({"tier": tier, "episodes": s["episodes"], "steps": s["steps"], "return_mean": s["return_mean"],
+                     "return_min": s["return_min"], "return_max": s["return_max"], "d4rl_normalized": norm,
+                     "sac_env_steps": extra.get("env_steps"),
+                     "elapsed_min": elapsed / 60 if elapsed is not None else float("nan"),
+                     "commit": str(extra.get("commit", "unknown"))[:10]})
+    return pd.DataFrame(rows)
+
+
+def plot_tier_returns(path: Path, out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for tier in TIERS:
+        if (path / tier / "episodes.parquet").is_file():
+            rets = pd.read_parquet(path / tier / "episodes.parquet", columns=["return"])["return"]
+            ax.hist(rets, bins=30, histtype="step", density=True, linewidth=1.5, label=f"{tier} ({len(rets)})")
+    ax.set_xlabel("episode return")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8)
+    return save_figure(fig, out)
+
+
+def tiers_report(path: Path, out: Path | None = None) -> str:
+    """Markdown for a tiers folder; writes tiers.png beside the tiers (and with ``out``: report.md, tiers.csv and
+    the figure there)."""
+    from rayexp.runs import atomic_write_text
+
+    rows = tier_rows(path)
+    progress_file = path / "sac" / "progress.json"
+    progress = json.loads(progress_file.read_text()) if progress_file.is_file() else {}
+    lines = [f"# D4RL-style tiers: {path.name}", "", markdown_table(rows) if len(rows) else "no tier written yet", ""]
+    if progress:
+        medium = progress.get("medium") or {}
+        lines += [f"SAC (RayexpSAC, `rayexp data make-d4rl`): {progress.get('env_steps', 0):,} env steps in "
+                  f"{progress.get('wall_s', 0) / 60:.1f} min of training ({progress.get('elapsed_s', 0) / 60:.1f} min "
+                  f"with checkpoints and tier writing); last training return {progress.get('train_return', float('nan')):.1f}; "
+                  f"medium threshold reached at {medium.get('env_steps', 'not yet')} env steps."]
+    lines += ["", "elapsed_min: wall time from the start of `make-d4rl` until the tier was written (2-core CPU).",
+              "d4rl_normalized: 100 * (return - random) / (expert - random) with D4RL's reference scores."]
+    figure = plot_tier_returns(path, path / "tiers.png")
+    text = "\n".join(lines + ["", f"return distributions: {figure}"])
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        plot_tier_returns(path, out / "tiers.png")
+        atomic_write_text(out / "tiers.csv", rows.to_csv(index=False))
+        atomic_write_text(out / "report.md", text.replace(str(figure), "tiers.png") + f"\n\ntiers folder: `{path}`\n")
+    return text
