@@ -11,17 +11,13 @@ from typing import Any, Callable
 
 import gymnasium as gym
 
-from rayexp.errors import RayexpError
+from envs.errors import UnknownEnvError
 
 # prefix -> "module:function"; the function takes (name, split, seed, **kwargs) and returns an env.
 FAMILIES: dict[str, str] = {
     "maze2d-": "envs.maze2d:make_registered_env",
     "roundabout-": "envs.roundabout:make_registered_env",
 }
-
-
-class UnknownEnvError(RayexpError, ValueError):
-    """An env id that is neither a gymnasium id nor a rayexp family."""
 
 
 def _family(name: str) -> Callable[..., gym.Env] | None:

@@ -2,37 +2,15 @@
 overrides, ``--run-dir`` and ``--address``; bad input exits non-zero with one line saying what to fix."""
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
 import click
 
-from rayexp.errors import RayexpError, one_line_error
+from rayexp.console import fail_cleanly
+from rayexp.errors import RayexpError
 
 PRESETS = Path(__file__).resolve().parent.parent / "tune_configs"
-
-
-def _fail_cleanly(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except Exception as e:  # noqa: BLE001  (one line for the user's errors; anything else keeps its traceback)
-            message = one_line_error(e)
-            if message is None:
-                raise
-            click.echo(f"error: {message}", err=True)
-            sys.exit(2)
-        except Exception as e:  # noqa: BLE001 (a crash inside Ray work: one line here, the traceback with --verbose)
-            from rayexp.console import one_line, verbose
-
-            if verbose():
-                raise
-            click.echo(f"error: {one_line(e)} (rerun with --verbose for the traceback)", err=True)
-            sys.exit(1)
-
-    return wrapper
 
 
 def _verbose_option(ctx, param, value):
@@ -98,7 +76,7 @@ def main():
 
 @main.command()
 @experiment_options
-@_fail_cleanly
+@fail_cleanly
 def collect(config_path, overrides, run_dir, address, overwrite):
     """Train an RLlib PPO expert and record its rollouts into the run's dataset (episode store)."""
     from rayexp.pipeline import check_collect, run_collect
@@ -115,7 +93,7 @@ def collect(config_path, overrides, run_dir, address, overwrite):
 @experiment_options
 @click.option("--stage", "stages", multiple=True, help="Model stage(s) to train (default: all in `models`).")
 @click.option("--retrain", is_flag=True, help="Train stages again from scratch even if their model file exists (--overwrite: the same).")
-@_fail_cleanly
+@fail_cleanly
 def train(config_path, overrides, run_dir, address, overwrite, stages, retrain):
     """Train model stages on Ray Train (checkpoints every N steps; rerun to resume)."""
     from rayexp.pipeline import check_resources, check_train, run_train
@@ -138,7 +116,7 @@ def train(config_path, overrides, run_dir, address, overwrite, stages, retrain):
     metrics = run_train(cfg, run, stages, retrain=retrain)
     if not metrics.empty:
         last = metrics.groupby("stage").tail(1)[["stage", "step", "loss"]]
-        from rayexp.report import markdown_table
+        from rayexp.artifacts import markdown_table
 
         click.echo(markdown_table(last))
 
@@ -146,11 +124,11 @@ def train(config_path, overrides, run_dir, address, overwrite, stages, retrain):
 @main.command()
 @experiment_options
 @click.option("--model", "models", multiple=True, help="Model stage(s) to evaluate (default: evaluate.models or all).")
-@_fail_cleanly
+@fail_cleanly
 def evaluate(config_path, overrides, run_dir, address, overwrite, models):
     """Evaluate trained models on seeded episodes spread over parallel Ray actors."""
     from rayexp.pipeline import check_evaluate, run_evaluate
-    from rayexp.report import markdown_table
+    from rayexp.artifacts import markdown_table
 
     models = list(models) or None
     cfg, run = _setup(config_path, overrides, run_dir, address, overwrite, check=lambda cfg, run: check_evaluate(cfg, run, models))
@@ -169,7 +147,7 @@ def evaluate(config_path, overrides, run_dir, address, overwrite, models):
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="Several runs: folder for seeds.md/.csv and the interval plot (default: beside the runs). One run: "
                    "also write report.md (commit, resolved config, dataset) and its figures there, e.g. results/NAME.")
-@_fail_cleanly
+@fail_cleanly
 def report(run_paths, out):
     """Print a run's results as a markdown table and write PNG plots beside them. Several runs (seeds of one
     experiment), or a run made with `seeds: [...]`: mean, s.e., IQM and stratified-bootstrap 95% intervals per method.
@@ -188,7 +166,7 @@ def report(run_paths, out):
 
 @main.command()
 @experiment_options
-@_fail_cleanly
+@fail_cleanly
 def quickstart(config_path, overrides, run_dir, address, overwrite):
     """The whole pipeline on a small task in minutes: expert -> data -> models -> evaluation -> table."""
     from rayexp.pipeline import run_collect, run_evaluate, run_train
@@ -219,14 +197,14 @@ def quickstart(config_path, overrides, run_dir, address, overwrite):
 @click.option("--address", default=None, help="Ray address: 'auto', HOST:PORT or 'ray://host:port'; default: the base's ray.address or a local Ray.")
 @click.option("--restart", is_flag=True, help="Delete the sweep folder and start over instead of resuming it.")
 @click.option("--stop-after", type=int, default=None, help="Interrupt the driver after N trials finish (rerun to resume).")
-@_fail_cleanly
+@fail_cleanly
 def sweep(sweep_yaml, overrides, address, restart, stop_after):
     """Run (or resume) a Ray Tune sweep from tune_configs/sweep_*.yaml.
 
     OVERRIDES set sweep keys (max_concurrent=1, from_run=runs/x) or base experiment keys
     (base.train.steps=100). Results: <storage_path>/<name>/results.{parquet,csv}; then `rayexp report` on that folder.
     """
-    from rayexp.report import markdown_table
+    from rayexp.artifacts import markdown_table
     from rayexp.sweep import run_sweep
     from rayexp.sweep_results import best_configs
 
@@ -247,7 +225,7 @@ def maze():
 @maze.command("figure")
 @experiment_options
 @click.option("--n", default=8, show_default=True, help="Trajectories per panel.")
-@_fail_cleanly
+@fail_cleanly
 def maze_figure_cmd(config_path, overrides, run_dir, address, overwrite, n):
     """Fig. 2.10-style panels from the run's trained planner: RUN/fig_2_10.png and the waypoint-success numbers."""
     from rayexp.maze_figure import maze_figure
@@ -265,7 +243,7 @@ def maze_figure_cmd(config_path, overrides, run_dir, address, overwrite, n):
 @click.option("--quick", is_flag=True, help="Every benchmark tiny: a smoke test, not a measurement.")
 @click.option("--out", "out_root", default="runs/bench", show_default=True, type=click.Path(file_okay=False),
               help="Results go to OUT/<time>/bench.{md,csv}.")
-@_fail_cleanly
+@fail_cleanly
 def bench(names, quick, out_root):
     """Speed as ratios measured side by side in one run: inference, student-vs-forward, train-overhead, data,
     eval-scaling, collect-scaling, sweep-scaling, memory (default: all). Run it on an otherwise idle machine."""
@@ -285,7 +263,7 @@ def data():
 
 @data.command("inspect")
 @click.argument("path", type=click.Path())
-@_fail_cleanly
+@fail_cleanly
 def data_inspect(path):
     """Validate a dataset and print its summary (episodes, steps, returns, success)."""
     from rayexp.minari_io import resolve_dataset
@@ -298,7 +276,7 @@ def data_inspect(path):
 @click.argument("out", type=click.Path())
 @click.option("--env-id", required=True, help="Env the data belongs to, e.g. Hopper-v5.")
 @click.option("--overwrite", is_flag=True)
-@_fail_cleanly
+@fail_cleanly
 def data_import_d4rl(hdf5, out, env_id, overwrite):
     """Import a file in the D4RL hdf5 layout into an episode store."""
     from rayexp.d4rl import import_d4rl_hdf5
@@ -309,7 +287,7 @@ def data_import_d4rl(hdf5, out, env_id, overwrite):
 @data.command("export-d4rl")
 @click.argument("path", type=click.Path())
 @click.argument("hdf5", type=click.Path(dir_okay=False))
-@_fail_cleanly
+@fail_cleanly
 def data_export_d4rl(path, hdf5):
     """Write a dataset in the D4RL hdf5 layout."""
     from rayexp.d4rl import export_d4rl_hdf5
@@ -324,7 +302,7 @@ def data_export_d4rl(path, hdf5):
 @click.option("--path", "root", default=None, type=click.Path(file_okay=False), help="Minari root (default: MINARI_DATASETS_PATH or ~/.minari/datasets).")
 @click.option("--format", "data_format", type=click.Choice(["hdf5", "arrow"]), default="hdf5", show_default=True)
 @click.option("--overwrite", is_flag=True)
-@_fail_cleanly
+@fail_cleanly
 def data_export_minari(dataset, dataset_id, root, data_format, overwrite):
     """Export a rayexp dataset (or minari:ID) as a local Minari dataset, with reference scores and per-episode conditions."""
     from rayexp.minari_io import export_minari, resolve_dataset
@@ -337,7 +315,7 @@ def data_export_minari(dataset, dataset_id, root, data_format, overwrite):
 @click.argument("id_or_path")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Episode store folder to create.")
 @click.option("--overwrite", is_flag=True)
-@_fail_cleanly
+@fail_cleanly
 def data_import_minari(id_or_path, out, overwrite):
     """Import a local Minari dataset (id or folder; never downloads) into an episode store."""
     from rayexp.minari_io import import_minari
@@ -358,7 +336,7 @@ def data_import_minari(id_or_path, out, overwrite):
 @click.option("--training-intensity", default=256.0, show_default=True, help="RLlib replay ratio; 256 = one update (batch 256) per env step.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--address", default=None, help="Ray address; default: a local Ray.")
-@_fail_cleanly
+@fail_cleanly
 def data_make_d4rl(env_id, out, steps, target_fraction, target_return, tier_steps, num_env_runners, max_episode_steps,
                    learning_starts, training_intensity, seed, address):
     """Train RLlib SAC and save D4RL tiers (medium, medium-replay, expert, medium-expert) as episode stores."""
@@ -389,7 +367,7 @@ def data_make_d4rl(env_id, out, steps, target_fraction, target_return, tier_step
 @click.option("--run", "run_path", type=click.Path(file_okay=False), default=None,
               help="Also add the rows to RUN/eval.parquet (after `rayexp evaluate`), so `rayexp report RUN` shows them.")
 @click.option("--address", default=None)
-@_fail_cleanly
+@fail_cleanly
 def rllib_offline(dataset, out, algo, iterations, updates, episodes, eval_seed, max_episode_steps, num_actors, run_path, address):
     """Train an RLlib offline baseline (CQL or IQL) on an episode store and evaluate it like our models."""
     from rayexp.cluster import init_ray
@@ -407,7 +385,7 @@ def rllib_offline(dataset, out, algo, iterations, updates, episodes, eval_seed, 
     if run_path:
         add_rows_to_run(run_path, df)
     from rayexp.evaluate import summarize
-    from rayexp.report import markdown_table
+    from rayexp.artifacts import markdown_table
 
     click.echo(f"{algo}: {info['updates']} updates in {info['wall_s']:.0f} s")
     click.echo(markdown_table(summarize(df)))

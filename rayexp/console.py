@@ -9,6 +9,7 @@ core-worker log lines. Worker logs stay in Ray's session folder (``/tmp/ray/sess
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import sys
@@ -17,6 +18,27 @@ import warnings
 from typing import Callable, Iterator
 
 VERBOSE_ENV = "RAYEXP_VERBOSE"
+
+
+def fail_cleanly(fn):
+    """A CLI command's user errors (``rayexp.errors.one_line_error``) end as one line and exit code 2; anything
+    else is a bug and keeps its traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:  # noqa: BLE001
+            from rayexp.errors import one_line_error
+
+            message = one_line_error(e)
+            if message is None:
+                raise
+            import click
+
+            click.echo(f"error: {message}", err=True)
+            sys.exit(2)
+
+    return wrapper
 
 
 def verbose() -> bool:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import errno
 
+from envs.errors import EnvError
+
 
 class RayexpError(Exception):
     """An error caused by the user's input; the CLI prints it as one line and exits non-zero."""
@@ -23,7 +25,7 @@ def one_line_error(e: BaseException) -> str | None:
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         cause = getattr(e, "cause", None)  # ray.exceptions.RayTaskError/RayActorError keep the remote exception here
-        if isinstance(e, RayexpError) and not isinstance(cause, BaseException):
+        if isinstance(e, (RayexpError, EnvError)) and not isinstance(cause, BaseException):
             return str(e).splitlines()[0] if str(e) else type(e).__name__
         if isinstance(e, OSError) and e.errno == errno.ENOSPC:
             return (f"no space left on the device holding {e.filename or 'the run folder'}; free some space or choose "

@@ -12,7 +12,7 @@ import pandas as pd
 from rayexp import console
 from rayexp.config import ExperimentConfig
 from rayexp.errors import ConfigError, RayexpError
-from rayexp.runs import Run, append_metrics
+from rayexp.runs import Run, append_metrics, dataset_path
 from rayexp.store import EpisodeStore
 
 log = logging.getLogger("rayexp")
@@ -29,16 +29,6 @@ def check_stage_checkpoint(cfg, stage: str, path: str | Path) -> None:
         raise RayexpError(f"{path} holds a {got!r} model, but models.{stage} is a {want!r} stage; retrain it "
                           f"(`rayexp train --stage {stage} --retrain`) or put the right file there")
     load_model(path)
-
-
-def dataset_path(cfg: ExperimentConfig, run: Run) -> Path:
-    if cfg.data.path is None:
-        return run.data_dir
-    if cfg.data.path.startswith("minari:"):
-        from rayexp.minari_io import resolve_dataset
-
-        return resolve_dataset(cfg.data.path, run.path / "minari_cache").path
-    return Path(cfg.data.path).expanduser().resolve()  # absolute: Ray Train workers run in another directory
 
 
 def check_collect(cfg: ExperimentConfig, run: Run, overwrite: bool = False) -> None:
@@ -266,7 +256,8 @@ def run_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = Non
 
 def _evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) -> pd.DataFrame:
     from rayexp.evaluate import evaluate, summarize
-    from rayexp.report import write_eval_tables, write_rows
+    from rayexp.artifacts import write_rows
+    from rayexp.report import write_eval_tables
 
     if cfg.evaluate.gpus_per_actor > 0 and cfg.env.id.startswith(("maze2d-", "roundabout-")):
         raise ConfigError(f"evaluate.gpus_per_actor: the {cfg.env.id} evaluator runs its policies on CPUs; "

@@ -22,7 +22,7 @@ import pandas as pd
 
 from rayexp.config import ExperimentConfig
 from rayexp.errors import RayexpError
-from rayexp.report import write_rows
+from rayexp.artifacts import write_rows
 from rayexp.runs import Run
 
 SEED_STRIDE = 10_000
@@ -203,8 +203,9 @@ def run_roundabout_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] |
     df = evaluate_roundabout(cfg, run, keep_others=bool(models))
     summary = summarize_roundabout(df)
     summary.to_csv(run.path / "roundabout_summary.csv", index=False)
-    if any(m.kind == "rllib" for m in methods(cfg, run)):  # Fig. 2.2 data, when an RLlib method was evaluated now
+    rllib = [m for m in methods(cfg, run) if m.kind == "rllib"]
+    if rllib:  # Fig. 2.2 data, when an RLlib method was evaluated now
         from rayexp.roundabout_values import values_vs_rtg
 
-        values_vs_rtg(cfg, run, episodes=min(cfg.evaluate.episodes, 10))
+        values_vs_rtg(cfg, run, rllib, traffic_envs(cfg.env.id), episodes=min(cfg.evaluate.episodes, 10))
     return summary

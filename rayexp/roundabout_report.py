@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rayexp.report import markdown_table, save_figure
+from rayexp.artifacts import markdown_table, save_figure
 from rayexp.roundabout_eval import RANDOM_SUFFIX, summarize_roundabout
 
 # Thesis Table A.5 (mean (s.e.) over 3 seeds, OOD = mixed traffic): params, reward, reward s.e., crashes, crashes s.e.

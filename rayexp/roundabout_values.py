@@ -13,8 +13,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rayexp.roundabout_eval import Method, traffic_envs
-
 
 def discounted_rtg(rewards: np.ndarray, gamma: float) -> np.ndarray:
     out, acc = np.zeros(len(rewards)), 0.0
@@ -36,7 +34,7 @@ def predicted_value(module, obs):
         return float(module.compute_values({"obs": obs})[0]), action
 
 
-def value_rollouts(m: Method, env_id: str, seeds: list[int], gamma: float) -> list[dict]:
+def value_rollouts(m, env_id: str, seeds: list[int], gamma: float) -> list[dict]:
     import torch
     from ray.rllib.core.rl_module.rl_module import RLModule
 
@@ -59,16 +57,15 @@ def value_rollouts(m: Method, env_id: str, seeds: list[int], gamma: float) -> li
     return rows
 
 
-def values_vs_rtg(cfg, run, episodes: int = 8) -> pd.DataFrame:
-    """Rollouts of every RLlib method (offline_rl stages and PPO experts) on OOC and ID traffic."""
-    from rayexp.roundabout_eval import methods
-
+def values_vs_rtg(cfg, run, rllib_methods: list, traffic: dict[str, str], episodes: int = 8) -> pd.DataFrame:
+    """Rollouts of every RLlib method (``roundabout_eval.Method``: offline_rl stages and PPO experts) on each
+    traffic ({"ooc": env id, "id": env id})."""
     rows = []
-    for m in [m for m in methods(cfg, run) if m.kind == "rllib"]:
+    for m in rllib_methods:
         gamma = cfg.offline_rl[m.name].gamma if m.name in cfg.offline_rl else cfg.expert.gamma
-        for traffic, env_id in traffic_envs(cfg.env.id).items():
+        for kind, env_id in traffic.items():
             seeds = [cfg.evaluate.seed + i for i in range(episodes)]
-            rows += [{**r, "traffic": traffic} for r in value_rollouts(m, env_id, seeds, gamma)]
+            rows += [{**r, "traffic": kind} for r in value_rollouts(m, env_id, seeds, gamma)]
     df = pd.DataFrame(rows)
     df.to_parquet(Path(run.path) / "roundabout_values.parquet", index=False)
     return df
@@ -80,7 +77,7 @@ def plot_fig_2_2(df: pd.DataFrame, out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from rayexp.report import save_figure
+    from rayexp.artifacts import save_figure
 
     models = list(dict.fromkeys(df["model"]))
     fig, axes = plt.subplots(1, len(models), figsize=(4.5 * len(models), 3.8), squeeze=False)

@@ -192,6 +192,17 @@ def check_writable(path: Path) -> None:
         raise RayexpError(f"cannot write in {parent} ({os.strerror(e.errno) if e.errno else e}); choose another --run-dir") from None
 
 
+def dataset_path(cfg: ExperimentConfig, run: Run) -> Path:
+    """The run's episode store: ``data.path`` (a folder or ``minari:<id>``) or the run's own RUN/data."""
+    if cfg.data.path is None:
+        return run.data_dir
+    if cfg.data.path.startswith("minari:"):
+        from rayexp.minari_io import resolve_dataset
+
+        return resolve_dataset(cfg.data.path, run.path / "minari_cache").path
+    return Path(cfg.data.path).expanduser().resolve()  # absolute: Ray Train workers run in another directory
+
+
 def git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,

@@ -94,7 +94,7 @@ def seeds_report(paths: list[Path], out: str | Path | None = None) -> str:
         raise RayexpError(f"{paths[0]} has no seed_<k>/ runs with results; run it with `seeds: [0, 1, 2]` first")
     out = Path(out) if out else (paths[0] if len(paths) == 1 else Path(os.path.commonpath([p.resolve() for p in paths])))
     out.mkdir(parents=True, exist_ok=True)
-    from rayexp.report import markdown_table
+    from rayexp.artifacts import markdown_table
 
     table, score = seeds_table(runs)
     table.to_csv(out / "seeds.csv", index=False)

@@ -49,7 +49,7 @@ def run_seeds(cfg: ExperimentConfig, run: Run, stages: list[str] | None = None, 
 
     from rayexp import console, tracking
     from rayexp.cluster import num_cpus
-    from rayexp.pipeline import dataset_path
+    from rayexp.runs import dataset_path
 
     dataset = dataset_path(cfg, run).resolve()
     ctx = tracking.tracking_context(cfg, run.path, dataset)

@@ -5,13 +5,8 @@ from pathlib import Path
 
 import click
 
+from rayexp.console import fail_cleanly
 from rayexp.errors import RayexpError
-
-
-def _fail_cleanly(fn):
-    from rayexp.cli import _fail_cleanly as wrap
-
-    return wrap(fn)
 
 
 def smax_options(fn):
@@ -43,7 +38,7 @@ def smax():
 
 @smax.command("mappo")
 @smax_options
-@_fail_cleanly
+@fail_cleanly
 def mappo_cmd(config_path, overrides, run_dir, address):
     """Train MAPPO (mappo.critic=local: IPPO) on the split's training teams; rerun to resume."""
     from rayexp.smax_pipeline import run_mappo
@@ -55,7 +50,7 @@ def mappo_cmd(config_path, overrides, run_dir, address):
 @smax.command("collect")
 @smax_options
 @click.option("--overwrite", is_flag=True)
-@_fail_cleanly
+@fail_cleanly
 def collect_cmd(config_path, overrides, run_dir, address, overwrite):
     """Record successful MAPPO rounds as per-agent episodes into RUN/data."""
     from rayexp.smax_pipeline import run_collect
@@ -69,7 +64,7 @@ def collect_cmd(config_path, overrides, run_dir, address, overwrite):
 @smax_options
 @click.option("--stage", "stages", multiple=True)
 @click.option("--retrain", is_flag=True)
-@_fail_cleanly
+@fail_cleanly
 def train_cmd(config_path, overrides, run_dir, address, stages, retrain):
     """Train the planner / BC stages of `models` on the run's data (Ray Train)."""
     from rayexp.smax_pipeline import run_train
@@ -80,7 +75,7 @@ def train_cmd(config_path, overrides, run_dir, address, stages, retrain):
 
 @smax.command("evaluate")
 @smax_options
-@_fail_cleanly
+@fail_cleanly
 def evaluate_cmd(config_path, overrides, run_dir, address):
     """Play evaluate.teams on the ID and OOC test teams over parallel Ray actors; print the table."""
     from rayexp.smax_pipeline import run_evaluate
@@ -93,7 +88,7 @@ def evaluate_cmd(config_path, overrides, run_dir, address):
 
 @smax.command("all")
 @smax_options
-@_fail_cleanly
+@fail_cleanly
 def all_cmd(config_path, overrides, run_dir, address):
     """mappo -> collect -> train -> evaluate -> table, each stage resumed or reused when already done."""
     from rayexp import smax_pipeline as p
@@ -111,7 +106,7 @@ def all_cmd(config_path, overrides, run_dir, address):
 @click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="Where table.md/csv and the figures go (default: the first run).")
-@_fail_cleanly
+@fail_cleanly
 def report_cmd(runs, out):
     """Table A.10-style success table (rows from every run given: e.g. a simple and a hard run) and Figs. 2.4, 2.11
     (condition modes, when several were evaluated) and A.16 (k agents replaced, teams mappo+k*<stage>)."""
@@ -127,7 +122,7 @@ def report_cmd(runs, out):
 @click.option("--stage", required=True, help="A planner stage of the run, e.g. planner_attn.")
 @click.option("--samples", default=8, show_default=True, help="Plans per condition (the same noise for each condition).")
 @click.option("--seed", default=0, show_default=True)
-@_fail_cleanly
+@fail_cleanly
 def futures_cmd(run, stage, samples, seed):
     """Fig. 2.5: the futures a planner stage predicts from one start under different enemy unit types (RUN/fig_2_5.png)."""
     from rayexp.smax_futures import futures_figure

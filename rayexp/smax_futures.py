@@ -10,7 +10,7 @@ import torch
 
 from envs.smax import CONDITION_TYPES, OTHER_FEATURES, OWN_FEATURES, units_from_obs_dim, with_unit_types
 from rayexp.errors import RayexpError
-from rayexp.report import save_figure
+from rayexp.artifacts import save_figure
 
 
 def enemy_conditions(n: int) -> dict[str, list[str]]:

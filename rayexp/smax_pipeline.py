@@ -13,7 +13,7 @@ import pandas as pd
 import yaml
 
 from rayexp.errors import RayexpError
-from rayexp.report import write_rows
+from rayexp.artifacts import write_rows
 from rayexp.smax_config import SMAXConfig
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import yaml
 
 from rayexp.errors import RayexpError
-from rayexp.report import markdown_table, save_figure
+from rayexp.artifacts import markdown_table, save_figure
 from rayexp.runs import atomic_write_text
 from rayexp.smax_eval import success_summary, team_parts
 

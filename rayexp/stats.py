@@ -76,7 +76,7 @@ def plot_intervals(table: pd.DataFrame, out, score_name: str = "score"):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from rayexp.report import save_figure
+    from rayexp.artifacts import save_figure
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 0.6 * len(table) + 1.4), sharey=True)
     y = np.arange(len(table))

@@ -153,7 +153,7 @@ def run_sweep(path: str | Path, overrides: list[str] | None = None, address: str
     from ray import tune
 
     from rayexp.cluster import init_ray, require_gpus
-    from rayexp.pipeline import dataset_path
+    from rayexp.runs import dataset_path
     from rayexp.runs import Run
     from rayexp.store import EpisodeStore
 

@@ -199,7 +199,7 @@ def apply_point(base: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_against_base(sweep: SweepConfig, base: dict[str, Any], cfg: ExperimentConfig, source: str) -> None:
-    from rayexp.pipeline import dataset_path
+    from rayexp.runs import dataset_path
     from rayexp.runs import Run
 
     allowed = [s for m in cfg.models for s in (m, f"{m}-eval")]

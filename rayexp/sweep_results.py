@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from rayexp.errors import RayexpError
-from rayexp.report import save_figure
+from rayexp.artifacts import save_figure
 
 RESULTS = "results"
 # Tune's bookkeeping columns that are not results.
@@ -113,7 +113,7 @@ def sweep_report(path: str | Path) -> str:
     """Markdown for a sweep folder; writes curves.png and best.md beside results.parquet."""
     import yaml
 
-    from rayexp.report import markdown_table
+    from rayexp.artifacts import markdown_table
 
     path = Path(path)
     sweep = yaml.safe_load((path / "sweep.yaml").read_text())["sweep"]

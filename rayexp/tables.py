@@ -110,7 +110,7 @@ def table_3_1_markdown(run_path, df: pd.DataFrame) -> str | None:
 
     import yaml
 
-    from rayexp.report import markdown_table
+    from rayexp.artifacts import markdown_table
 
     if "normalized_score" not in df:
         return None

@@ -29,7 +29,7 @@ def test_two_actors_equal_one_actor(tmp_path, ray_session):
 def test_write_rows_replaces_only_the_methods_evaluated_now(tmp_path):
     import pandas as pd
 
-    from rayexp.report import write_rows
+    from rayexp.artifacts import write_rows
 
     path = tmp_path / "rows.parquet"
     write_rows(pd.DataFrame({"model": ["a", "a", "b"], "score": [1, 2, 3]}), path)
