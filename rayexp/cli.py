@@ -127,8 +127,8 @@ def train(config_path, overrides, run_dir, address, overwrite, stages, retrain):
 @fail_cleanly
 def evaluate(config_path, overrides, run_dir, address, overwrite, models):
     """Evaluate trained models on seeded episodes spread over parallel Ray actors."""
-    from rayexp.pipeline import check_evaluate, run_evaluate
     from rayexp.artifacts import markdown_table
+    from rayexp.pipeline import check_evaluate, run_evaluate
 
     models = list(models) or None
     cfg, run = _setup(config_path, overrides, run_dir, address, overwrite, check=lambda cfg, run: check_evaluate(cfg, run, models))
@@ -384,8 +384,8 @@ def rllib_offline(dataset, out, algo, iterations, updates, episodes, eval_seed, 
     df.to_parquet(Path(out) / "eval.parquet", index=False)
     if run_path:
         add_rows_to_run(run_path, df)
-    from rayexp.evaluate import summarize
     from rayexp.artifacts import markdown_table
+    from rayexp.evaluate import summarize
 
     click.echo(f"{algo}: {info['updates']} updates in {info['wall_s']:.0f} s")
     click.echo(markdown_table(summarize(df)))

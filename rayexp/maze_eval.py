@@ -146,8 +146,8 @@ def maze_table(df: pd.DataFrame, maze: str) -> pd.DataFrame:
 def run_maze_evaluate(cfg, run, keep_others: bool = False) -> pd.DataFrame:
     """Evaluate, write eval.parquet + maze_table.{md,csv}, and the Fig. 2.10 PNG when a planner is trained.
     ``keep_others``: rows of the table rows not evaluated now stay in eval.parquet and the tables."""
-    from rayexp.runs import dataset_path
     from rayexp.artifacts import markdown_table, write_rows
+    from rayexp.runs import dataset_path
     from rayexp.store import EpisodeStore
 
     maze = cfg.env.id.removeprefix("maze2d-")

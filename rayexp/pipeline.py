@@ -255,8 +255,8 @@ def run_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = Non
 
 
 def _evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) -> pd.DataFrame:
-    from rayexp.evaluate import evaluate, summarize
     from rayexp.artifacts import write_rows
+    from rayexp.evaluate import evaluate, summarize
     from rayexp.report import write_eval_tables
 
     if cfg.evaluate.gpus_per_actor > 0 and cfg.env.id.startswith(("maze2d-", "roundabout-")):

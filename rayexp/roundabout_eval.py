@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rayexp.artifacts import write_rows
 from rayexp.config import ExperimentConfig
 from rayexp.errors import RayexpError
-from rayexp.artifacts import write_rows
 from rayexp.runs import Run
 
 SEED_STRIDE = 10_000

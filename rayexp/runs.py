@@ -203,11 +203,17 @@ def dataset_path(cfg: ExperimentConfig, run: Run) -> Path:
     return Path(cfg.data.path).expanduser().resolve()  # absolute: Ray Train workers run in another directory
 
 
-def git_commit() -> str:
+def git_commit(repo: Path | None = None) -> str:
+    """HEAD's hash (of rayexp's own checkout by default), with " (dirty)" when tracked files differ from it: a
+    result then names code no commit holds."""
+    here = repo or Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or "unknown"
+        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=here)
+        if not head.stdout.strip():
+            return "unknown"
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                                timeout=10, cwd=here)
+        return head.stdout.strip() + (" (dirty)" if status.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from envs.smax import CONDITION_TYPES, OTHER_FEATURES, OWN_FEATURES, units_from_obs_dim, with_unit_types
-from rayexp.errors import RayexpError
 from rayexp.artifacts import save_figure
+from rayexp.errors import RayexpError
 
 
 def enemy_conditions(n: int) -> dict[str, list[str]]:

@@ -12,8 +12,8 @@ from typing import Callable
 import pandas as pd
 import yaml
 
-from rayexp.errors import RayexpError
 from rayexp.artifacts import write_rows
+from rayexp.errors import RayexpError
 from rayexp.smax_config import SMAXConfig
 
 

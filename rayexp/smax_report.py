@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from rayexp.errors import RayexpError
 from rayexp.artifacts import markdown_table, save_figure
+from rayexp.errors import RayexpError
 from rayexp.runs import atomic_write_text
 from rayexp.smax_eval import success_summary, team_parts
 

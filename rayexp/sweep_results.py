@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from rayexp.errors import RayexpError
 from rayexp.artifacts import save_figure
+from rayexp.errors import RayexpError
 
 RESULTS = "results"
 # Tune's bookkeeping columns that are not results.

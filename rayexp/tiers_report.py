@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from rayexp.artifacts import markdown_table, save_figure
 from rayexp.d4rl import normalized_score
 from rayexp.d4rl_make import TIERS
-from rayexp.artifacts import markdown_table, save_figure
 from rayexp.store import EpisodeStore
 
 

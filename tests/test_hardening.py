@@ -416,3 +416,21 @@ def test_relative_data_path_is_resolved_in_the_driver(tmp_path):
     import yaml
 
     assert yaml.safe_load((run / "config.yaml").read_text())["data"]["path"] == str(store)
+
+
+def test_commit_of_a_dirty_checkout_says_so(tmp_path):
+    """A run's commit.txt (and every report quoting it) must not name a commit the results' code differs from."""
+    from rayexp.runs import git_commit
+
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (tmp_path / "a.py").write_text("x = 1\n")
+    subprocess.run([*git, "add", "a.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "a"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    assert git_commit(tmp_path) == head
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert git_commit(tmp_path) == f"{head} (dirty)"
+    (tmp_path / "notes.txt").write_text("")  # untracked files (run folders, notes) do not count
+    subprocess.run([*git, "checkout", "-q", "a.py"], check=True)
+    assert git_commit(tmp_path) == head
