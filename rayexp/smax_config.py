@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from algorithms.mappo_rllib import MAPPOSettings
+from algorithms.mappo_settings import MAPPOSettings
 from rayexp.config import DataConfig, ModelStage, RayConfig, Section, TrainConfig, _first_error, parse_overrides, \
     set_path, _UniqueKeyLoader
 from rayexp.errors import ConfigError

@@ -82,3 +82,15 @@ def test_every_shipped_config_validates(name):
             assert "from_run: run folder" in str(e), e
     else:
         load_config(path)
+
+
+def test_validating_a_smax_config_imports_neither_rllib_nor_jax():
+    """`rayexp smax ... --config` refuses a bad key in one line before the heavy imports (issue #16)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from rayexp.smax_config import load_smax_config; load_smax_config('tune_configs/smax_3v3.yaml');"
+            " print('ray.rllib' in sys.modules, 'jax' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "False"]

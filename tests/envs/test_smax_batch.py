@@ -74,7 +74,8 @@ def test_vector_env_restarts_a_finished_game_with_zero_reward_and_keeps_the_cont
 
 
 def test_runner_logs_the_step_counts_of_what_it_sampled(ray_session):
-    from algorithms.mappo_rllib import MAPPOSettings, mappo_config
+    from algorithms.mappo_rllib import mappo_config
+    from algorithms.mappo_settings import MAPPOSettings
     from envs.smax_rllib import SMAXEnvRunner
     from ray.rllib.utils.metrics import NUM_AGENT_STEPS_SAMPLED, NUM_ENV_STEPS_SAMPLED, NUM_EPISODES
 

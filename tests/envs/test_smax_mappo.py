@@ -92,7 +92,8 @@ def test_ego_diffusion_round_respects_masks(env, cond_mode):
 
 @pytest.mark.parametrize("batched", [True, False], ids=["batched-games", "rllib-sync-envs"])
 def test_mappo_trains_on_2v2_and_critic_reads_global_state(ray_session, env, batched):
-    from algorithms.mappo_rllib import SHARED_POLICY, MAPPOSettings
+    from algorithms.mappo_rllib import SHARED_POLICY
+    from algorithms.mappo_settings import MAPPOSettings
     from rayexp.smax_mappo import build_algo
 
     s = MAPPOSettings(num_env_runners=0, train_batch_size=128, minibatch_size=128, num_epochs=2, total_env_steps=256,
@@ -211,7 +212,7 @@ def test_collect_writes_per_agent_episodes_with_unit_types(ray_session, tmp_path
 def test_mappo_checkpoints_and_resumes(ray_session, tmp_path):
     import json
 
-    from algorithms.mappo_rllib import MAPPOSettings
+    from algorithms.mappo_settings import MAPPOSettings
     from algorithms.smax_agents import load_actor
     from rayexp.smax_mappo import train_mappo
 
