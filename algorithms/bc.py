@@ -1,21 +1,12 @@
 """Behaviour cloning: an MLP from the observation history to the next action chunk."""
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from algorithms.base import DataSpec, Frozen, MethodBase, Policy
+from algorithms.configs import BCConfig
 from algorithms.nets.mlp import Normalizer, mlp
-
-
-class BCConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: Literal["bc"] = "bc"
-    hidden: list[int] = [256, 256]
-    """Hidden layer widths of the MLP."""
 
 
 class BCNet(nn.Module):

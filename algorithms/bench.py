@@ -9,8 +9,9 @@ import time
 import torch
 
 from algorithms.base import DataSpec, Frozen
-from algorithms.student import CTMStudent, CTMStudentConfig
-from algorithms.teacher import DDPM, DDPMConfig, EDMTeacher, EDMTeacherConfig, UnetConfig
+from algorithms.configs import CTMStudentConfig, DDPMConfig, EDMTeacherConfig, UnetConfig
+from algorithms.student import CTMStudent
+from algorithms.teacher import DDPM, EDMTeacher
 
 MODERATE = UnetConfig(step_embed_dim=64, down_dims=[64, 128, 256], kernel_size=5)
 QUICK = UnetConfig(step_embed_dim=16, down_dims=[16, 32], kernel_size=3)

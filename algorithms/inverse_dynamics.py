@@ -4,23 +4,12 @@ Batch keys: ``obs`` B, obs_dim; ``next_obs`` B, obs_dim; ``action`` B, act_dim.
 """
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from algorithms.base import DataSpec, Frozen, MethodBase, Policy
+from algorithms.configs import InverseDynamicsConfig
 from algorithms.nets.mlp import Normalizer, mlp
-
-
-class InverseDynamicsConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: Literal["inverse_dynamics"] = "inverse_dynamics"
-    hidden: list[int] = [256, 256]
-    """Hidden layer widths of the MLP."""
-    clip_actions: bool = True
-    """Clip predicted actions to the dataset's [act_min, act_max] when the stats carry them."""
 
 
 class InverseDynamicsNet(nn.Module):

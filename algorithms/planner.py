@@ -16,65 +16,20 @@ Batch keys: ``future_obs`` B, H, obs_dim and ``actions`` B, H, act_dim (actions[
 """
 from __future__ import annotations
 
-from typing import Callable, Literal
+from typing import Callable
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
 from algorithms.base import DataSpec, Frozen, MethodBase
+from algorithms.configs import PlannerConfig
 from algorithms.diffusion.samplers import apply_inpainting, cfg_denoiser, ddim_sample, ddpm_sample, inpaint_denoiser
 from algorithms.diffusion.schedules import alphas_cumprod, ddpm_betas
 from algorithms.nets.mlp import Normalizer
-from algorithms.nets.unet1d import CondMode, ConditionalUnet1D, drop_condition
+from algorithms.nets.unet1d import ConditionalUnet1D, drop_condition
 
 WAYPOINT_FRACTIONS = (0.25, 0.5, 0.75)
-
-
-class PlannerConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: Literal["planner"] = "planner"
-    condition: str = "waypoints"
-    """"waypoints" (Maze2D) or a condition read from the observation, named in ``envs.conditions.CONDITIONS``."""
-    horizon: int = 128
-    """H: 128 / 256 / 384 for U-Maze / Medium / Large (thesis)."""
-    n_diffusion_steps: int = 100
-    """DDPM training steps (thesis Table A.1: 256)."""
-    beta_schedule: Literal["cosine", "linear"] = "cosine"
-    predict_epsilon: bool = False
-    """Predict the noise instead of the clean trajectory (Diffuser's maze2d predicts x0)."""
-    action_weight: float = 1.0
-    """Loss weight of the first action (Diffuser's convention; thesis: 1)."""
-    cond_mode: CondMode = "cross_attention"
-    cond_drop: float = 0.1
-    """Probability of replacing the condition by the null (zero) condition during training."""
-    guidance: float = Field(1.3, ge=0.0, le=10.0)
-    """Classifier-free guidance weight w: D_u + w (D_c - D_u); 0 is unconditional, 1 conditional, above 1 extrapolates
-    past the conditional model (a stronger pull to the condition, less diversity; thesis 1.2-1.3). Below 0 would push
-    away from the condition, so it is refused; above 10 samples leave the data (refused too)."""
-    pos_freqs: int = 10
-    """Positional-encoding frequencies per waypoint dimension: 1 + 2 * pos_freqs numbers (21)."""
-    inpaint_goal: bool = True
-    """Inpaint the last state (the goal) as well as the first."""
-    sample_steps: int | None = None
-    """None: ancestral DDPM over all training steps; an int: deterministic DDIM with that many steps."""
-    hold_out_maze: Literal["umaze", "medium", "large"] | None = None
-    """Drop training windows whose start/goal pair or waypoint triple is in the test part of this maze's OOC split
-    (``envs.maze2d_split.maze_splits``), so the 'unseen' panels of Fig. 2.10 really are unseen."""
-    step_embed_dim: int = 64
-    down_dims: list[int] = [32, 64, 128]
-    kernel_size: int = 5
-    cond_embed_dim: int = 64
-
-    @field_validator("condition")
-    @classmethod
-    def _known_condition(cls, v: str) -> str:
-        from envs.conditions import condition_names
-
-        if v != "waypoints" and v not in condition_names():
-            raise ValueError(f"unknown condition {v!r}; valid: waypoints, {', '.join(condition_names())}")
-        return v
 
 
 def waypoint_indices(horizon: int) -> list[int]:

@@ -14,35 +14,14 @@ observation as in the planner (guidance is baked in: the student has no guidance
 """
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from torch import nn
 
 from algorithms.base import DataSpec, Frozen, Trained, check_specs
 from algorithms.diffusion.samplers import cfg_denoiser, student_sample
 from algorithms.diffusion.schedules import append_zero
-from algorithms.planner import Planner, PlannerConfig, PlannerNet, PlannerPolicy, known_entries, window_condition, \
-    window_trajectory
 from algorithms.nets.unet1d import drop_condition
+from algorithms.planner import Planner, PlannerNet, PlannerPolicy, known_entries, window_condition, window_trajectory
 from algorithms.student import ctm_dsm_terms, warm_start
-
-
-class PlannerCTDConfig(PlannerConfig):
-    """The planner's fields (which must equal the teacher stage's: architecture, horizon, schedule, condition,
-    inpainting, guidance) plus the CTM ones."""
-
-    name: Literal["planner_ctd"] = "planner_ctd"
-    alpha: float = 1.0
-    """Weight of L_CTM."""
-    beta: float = 1.0
-    """Weight of L_DSM."""
-    solver_steps_max: int = 4
-    """Teacher Heun steps between t and u on the DDPM grid (CTM's ode_steps_max)."""
-    huber_c: float | None = None
-    """Pseudo-Huber c; None = 0.00054 * sqrt(H * D)."""
-    sample_steps: int = 1
-    """Student NFE per plan: 1 = one jump T -> 0; n > 1 re-noises n - 1 times at evenly spaced DDPM steps."""
 
 
 def jump(net: PlannerNet, x: torch.Tensor, t: torch.Tensor, s: torch.Tensor, cond: torch.Tensor | None,

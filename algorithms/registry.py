@@ -1,34 +1,40 @@
 """Every trainable method by name, and the pydantic union the run config embeds (discriminated on ``name``)."""
 from __future__ import annotations
 
+import importlib
 from typing import Annotated, Union
 
 from pydantic import Field
 
-from algorithms.bc import BC, BCConfig
-from algorithms.inverse_dynamics import InverseDynamics, InverseDynamicsConfig
-from algorithms.planner import Planner, PlannerConfig
-from algorithms.planner_student import PlannerCTD, PlannerCTDConfig
-from algorithms.reward_model import RewardModel, RewardModelConfig
-from algorithms.state_diffusion import MazeReward, MazeRewardConfig, StateCTMStudent, StateCTMStudentConfig, StateDDPM, \
-    StateDDPMConfig, StateEDMTeacher, StateEDMTeacherConfig
-from algorithms.student import CTMStudent, CTMStudentConfig
-from algorithms.teacher import DDPM, DDPMConfig, EDMTeacher, EDMTeacherConfig
+from algorithms.configs import (
+    BCConfig,
+    CTMStudentConfig,
+    DDPMConfig,
+    EDMTeacherConfig,
+    InverseDynamicsConfig,
+    MazeRewardConfig,
+    PlannerConfig,
+    PlannerCTDConfig,
+    RewardModelConfig,
+    StateCTMStudentConfig,
+    StateDDPMConfig,
+    StateEDMTeacherConfig,
+)
 
-METHODS = {
-    "bc": (BCConfig, BC),
-    "edm_teacher": (EDMTeacherConfig, EDMTeacher),
-    "ddpm": (DDPMConfig, DDPM),
-    "reward_model": (RewardModelConfig, RewardModel),
-    "ctm_student": (CTMStudentConfig, CTMStudent),
-    "planner": (PlannerConfig, Planner),
-    "planner_ctd": (PlannerCTDConfig, PlannerCTD),
-    "inverse_dynamics": (InverseDynamicsConfig, InverseDynamics),
+METHODS = {  # name -> (its settings, "module:class" of the method, imported only when a method is built)
+    "bc": (BCConfig, "algorithms.bc:BC"),
+    "edm_teacher": (EDMTeacherConfig, "algorithms.teacher:EDMTeacher"),
+    "ddpm": (DDPMConfig, "algorithms.teacher:DDPM"),
+    "reward_model": (RewardModelConfig, "algorithms.reward_model:RewardModel"),
+    "ctm_student": (CTMStudentConfig, "algorithms.student:CTMStudent"),
+    "planner": (PlannerConfig, "algorithms.planner:Planner"),
+    "planner_ctd": (PlannerCTDConfig, "algorithms.planner_student:PlannerCTD"),
+    "inverse_dynamics": (InverseDynamicsConfig, "algorithms.inverse_dynamics:InverseDynamics"),
     # Maze2D chapter 3: the same methods over state plans (open loop), and the sparse goal reward model
-    "state_edm_teacher": (StateEDMTeacherConfig, StateEDMTeacher),
-    "state_ddpm": (StateDDPMConfig, StateDDPM),
-    "state_ctm_student": (StateCTMStudentConfig, StateCTMStudent),
-    "maze_reward": (MazeRewardConfig, MazeReward),
+    "state_edm_teacher": (StateEDMTeacherConfig, "algorithms.state_diffusion:StateEDMTeacher"),
+    "state_ddpm": (StateDDPMConfig, "algorithms.state_diffusion:StateDDPM"),
+    "state_ctm_student": (StateCTMStudentConfig, "algorithms.state_diffusion:StateCTMStudent"),
+    "maze_reward": (MazeRewardConfig, "algorithms.state_diffusion:MazeReward"),
 }
 
 PLANNER_METHODS = ("planner", "planner_ctd")
@@ -40,6 +46,11 @@ MethodConfig = Annotated[Union[BCConfig, EDMTeacherConfig, DDPMConfig, RewardMod
                          Field(discriminator="name")]
 
 
+def method_class(name: str) -> type:
+    module, cls = METHODS[name][1].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
 def make_method(cfg: MethodConfig):
     """Config -> method object (build_model / loss / make_policy / check_frozen / needs)."""
-    return METHODS[cfg.name][1](cfg)
+    return method_class(cfg.name)(cfg)

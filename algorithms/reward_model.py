@@ -2,14 +2,12 @@
 discounted return-to-go; trained on its own and frozen during distillation."""
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from algorithms.base import DataSpec, Frozen, MethodBase, Policy
+from algorithms.configs import RewardModelConfig
 from algorithms.nets.mlp import Normalizer, mlp
 
 
@@ -25,18 +23,6 @@ def discounted_return_to_go(rewards: np.ndarray, terminals: np.ndarray, gamma: f
         acc = r[n] + gamma * acc
         rtg[n] = acc
     return rtg
-
-
-class RewardModelConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: Literal["reward_model"] = "reward_model"
-    hidden: list[int] = [32, 64, 128, 256]
-    """Hidden layer widths (Mish), thesis Table B.3."""
-    off_data_weight: float = Field(0.5, ge=0)
-    """Pessimism off the data (not in the thesis; 0 = its plain regression): actions drawn uniformly over the data's
-    action range are also regressed, with this weight, onto the batch's worst return-to-go. A plain regressor
-    extrapolates between the actions the data took at a state, and a student maximising it leaves the data for
-    that made-up optimum; a pessimistic R peaks on the data, so the student picks among the data's modes."""
 
 
 class RewardNet(nn.Module):

@@ -12,19 +12,26 @@ Maze reward model (``maze_reward``): R(s, g) = P(|s_xy - g| < radius), an MLP cl
 """
 from __future__ import annotations
 
-from typing import Callable, Literal
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from algorithms.base import DataSpec, Frozen, MethodBase
-from algorithms.diffusion.samplers import apply_inpainting, ddim_sample, ddpm_sample, heun_sample, inpaint_denoiser, \
-    student_sample, student_times
+from algorithms.configs import CTMStudentConfig, MazeRewardConfig, StateCTMStudentConfig
+from algorithms.diffusion.samplers import (
+    apply_inpainting,
+    ddim_sample,
+    ddpm_sample,
+    heun_sample,
+    inpaint_denoiser,
+    student_sample,
+    student_times,
+)
 from algorithms.nets.mlp import Normalizer, mlp
-from algorithms.student import CTMStudent, CTMStudentConfig, ractd_loss
-from algorithms.teacher import DDPM, ActionDiffusionNet, DDPMConfig, EDMTeacher, EDMTeacherConfig
+from algorithms.student import CTMStudent, ractd_loss
+from algorithms.teacher import DDPM, ActionDiffusionNet, EDMTeacher
 
 # A sampler gets (model, global cond B,G, known B,H,D, mask B,H,D) and returns the normalised plan B, H, D.
 Sampler = Callable[[ActionDiffusionNet, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -82,12 +89,6 @@ class StatePlanPolicy:
         return m.act_norm.unnormalize(x)
 
 
-class StateEDMTeacherConfig(EDMTeacherConfig):
-    name: Literal["state_edm_teacher"] = "state_edm_teacher"
-    reward_weight: float = Field(0.0, le=0.0)
-    """Not supported over states (the action-chunk reward term reads a first action)."""
-
-
 class StateEDMTeacher(EDMTeacher):
     """EDM teacher over state plans: Heun over ``bins`` Karras sigmas, start and goal inpainted. NFE 2 bins - 1."""
 
@@ -106,10 +107,6 @@ class StateEDMTeacher(EDMTeacher):
             return heun_sample(inpaint_denoiser(lambda x, s: m.net(x, s, gc), known, mask), x, sigmas)
 
         return StatePlanPolicy(model, sample)
-
-
-class StateDDPMConfig(DDPMConfig):
-    name: Literal["state_ddpm"] = "state_ddpm"
 
 
 class StateDDPM(DDPM):
@@ -137,11 +134,6 @@ class StateDDPM(DDPM):
             return sampler(eps, x, acp, c.sample_steps, clip_x0=c.clip_x0)
 
         return StatePlanPolicy(model, sample)
-
-
-class StateCTMStudentConfig(CTMStudentConfig):
-    name: Literal["state_ctm_student"] = "state_ctm_student"
-    """reward_weight 0: CTD; > 0: RACTD with the frozen ``maze_reward`` model (stage ``reward``)."""
 
 
 class StateCTMStudent(CTMStudent):
@@ -190,17 +182,6 @@ def plan_reward_term(student: ActionDiffusionNet, reward_net: nn.Module, b: dict
     states = student.act_norm.unnormalize(plan).reshape(B * H, D)
     goals = b["goal"].repeat_interleave(H, dim=0)
     return -reward_net.reward(states, goals).mean()
-
-
-class MazeRewardConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: Literal["maze_reward"] = "maze_reward"
-    hidden: list[int] = [32, 64, 128, 256]
-    """Hidden widths (Mish), as the MuJoCo reward model (Table B.3)."""
-    radius: float = 0.45
-    """Goal radius of the sparse reward (envs.maze2d.GOAL_RADIUS)."""
-    near: float = 0.7
-    """Half-width of the box around each state where extra goals are drawn, so positives are common."""
 
 
 class MazeRewardNet(nn.Module):

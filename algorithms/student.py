@@ -5,44 +5,17 @@ L = alpha L_CTM + beta L_DSM + reward_weight L_Reward  (the thesis calls reward_
 """
 from __future__ import annotations
 
-from typing import Callable, Literal
+from typing import Callable
 
 import torch
-from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from algorithms.base import DataSpec, Frozen, MethodBase, Policy, Trained, check_specs
+from algorithms.configs import CTMStudentConfig
 from algorithms.diffusion.edm import CTMDenoiser, pseudo_huber
 from algorithms.diffusion.samplers import student_sample, student_times
 from algorithms.diffusion.schedules import append_zero, karras_sigmas
-from algorithms.teacher import ActionDiffusionNet, UnetConfig, as_obs_tensor, build_unet, reward_term
-
-
-class CTMStudentConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: Literal["ctm_student"] = "ctm_student"
-    alpha: float = 1.0
-    """Weight of L_CTM."""
-    beta: float = 1.0
-    """Weight of L_DSM."""
-    reward_weight: float = 0.0
-    """The thesis's sigma: weight of L_Reward = -R(s_n, a_hat_n); 0 = plain CTD (no reward model needed)."""
-    sigma_min: float = 0.002
-    sigma_max: float = 80.0
-    sigma_data: float = 0.5
-    bins: int = 80
-    """CTM discretisation: Karras grid of `bins` sigmas plus 0; t, u, k are drawn from it."""
-    rho: float = 7.0
-    solver_steps_max: int = 4
-    """Teacher Heun steps between t and u: u is 1..solver_steps_max bins below t (CTM's ode_steps_max)."""
-    huber_c: float | None = None
-    """Pseudo-Huber c; None = 0.00054 * sqrt(c * act_dim)."""
-    sample_steps: int = 1
-    """Policy NFE: 1 = one jump T -> 0; n > 1 re-noises n - 1 times (Table 3.5)."""
-    execute: Literal["first", "chunk"] = "first"
-    """Execute the first action and replan, or the whole chunk (used by the rollout loop, not here)."""
-    unet: UnetConfig = UnetConfig()
-    """Must equal the teacher's for a warm start."""
+from algorithms.teacher import ActionDiffusionNet, as_obs_tensor, build_unet, reward_term
 
 
 def warm_start(student_model: nn.Module, teacher_model: nn.Module) -> list[str]:

@@ -5,34 +5,17 @@ x = normalised actions B, c, act_dim; global condition = normalised observation 
 """
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from algorithms.base import DataSpec, Frozen, MethodBase, Policy
+from algorithms.configs import DDPMConfig, EDMTeacherConfig, UnetConfig
 from algorithms.diffusion.edm import EDMDenoiser, bin_sigmas, lognormal_sigmas, pseudo_huber
 from algorithms.diffusion.samplers import ddim_sample, ddpm_sample, heun_sample
 from algorithms.diffusion.schedules import alphas_cumprod, append_zero, ddpm_betas, karras_sigmas
 from algorithms.nets.mlp import Normalizer
-from algorithms.nets.unet1d import CondMode, ConditionalUnet1D
-
-
-class UnetConfig(BaseModel):
-    """Backbone sizes (small CPU defaults; thesis MuJoCo: 128 / [512, 1024, 2048] / 5)."""
-
-    model_config = ConfigDict(extra="forbid")
-    step_embed_dim: int = 64
-    """Width of the sinusoidal diffusion-time embedding."""
-    down_dims: list[int] = [32, 64, 128]
-    """Channels per U-Net level; the horizon is padded to a multiple of 2**(len-1)."""
-    kernel_size: int = 5
-    n_groups: int = 8
-    cond_mode: CondMode = "none"
-    """Chapter 2 condition input (uses batch["cond"]): cross_attention, concat or none."""
-    cond_embed_dim: int = 32
+from algorithms.nets.unet1d import ConditionalUnet1D
 
 
 def build_unet(spec: DataSpec, cfg: UnetConfig, two_times: bool = False) -> ConditionalUnet1D:
@@ -84,24 +67,6 @@ def reward_term(reward_model: nn.Module, obs: torch.Tensor, actions_norm: torch.
     return -reward_model(obs, action).mean()
 
 
-class EDMTeacherConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: Literal["edm_teacher"] = "edm_teacher"
-    sigma_min: float = 0.002
-    sigma_max: float = 80.0
-    sigma_data: float = 0.5
-    bins: int = 80
-    """Karras discretisation bins used by the Heun sampler (and for training sigmas when train_sigma='bins')."""
-    rho: float = 7.0
-    train_sigma: Literal["lognormal", "bins"] = "lognormal"
-    """Training noise levels: EDM log-normal(-1.2, 1.2) or uniform over the Karras bins."""
-    huber_c: float | None = None
-    """Pseudo-Huber c; None = 0.00054 * sqrt(c * act_dim)."""
-    reward_weight: float = 0.0
-    """Reward-aware teacher ablation (Table 3.4): adds w * -R(s_n, first action of D(x_t, sigma)); needs 'reward'."""
-    unet: UnetConfig = UnetConfig()
-
-
 class EDMTeacher(MethodBase):
     name = "edm_teacher"
     needs: tuple[str, ...] = ()
@@ -150,20 +115,6 @@ class EDMTeacher(MethodBase):
             return model.act_norm.unnormalize(heun_sample(lambda x, s: model.net(x, s, gc), x, sigmas))
 
         return policy
-
-
-class DDPMConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: Literal["ddpm"] = "ddpm"
-    train_steps: int = 100
-    beta_schedule: Literal["cosine", "linear"] = "cosine"
-    sampler: Literal["ddpm", "ddim"] = "ddpm"
-    """Policy sampler: ancestral DDPM or deterministic DDIM."""
-    sample_steps: int = 100
-    """NFE of the policy: DDPM(n) strided ancestral or DDIM(k)."""
-    clip_x0: float | None = None
-    """Clamp the predicted normalised x0 at every step (None = no clipping)."""
-    unet: UnetConfig = UnetConfig()
 
 
 class DDPM(MethodBase):

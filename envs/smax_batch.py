@@ -14,8 +14,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from envs.smax import (N_MOVE_ACTIONS, UNIT_TYPES, battle_result, build_smax, enable_compilation_cache,
-                       game_programs, split_teams_for)
+from envs.smax import (
+    N_MOVE_ACTIONS,
+    UNIT_TYPES,
+    battle_result,
+    build_smax,
+    enable_compilation_cache,
+    game_programs,
+    split_teams_for,
+)
 
 
 class BatchView(NamedTuple):

@@ -2,7 +2,6 @@
 overrides, ``--run-dir`` and ``--address``; bad input exits non-zero with one line saying what to fix."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click

@@ -120,7 +120,7 @@ class ModelStage(Section):
     def _method_values(self) -> "ModelStage":
         """Checks the method configs leave to the builder: a negative reward weight (it would train as 0, silently)
         and U-Net sizes that fail to build (a long worker traceback, twice, otherwise)."""
-        from algorithms.nets.unet1d import unet_size_problem
+        from algorithms.configs import unet_size_problem
 
         m = self.method
         if getattr(m, "reward_weight", 0.0) < 0:

@@ -11,8 +11,18 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.maze2d import ACT_DIM, EPISODE_STEPS, OBS_DIM, WaypointController, cell_to_xy, check_maze, free_cells, \
-    make_maze_env, reference_scores, xy_to_cell
+from envs.maze2d import (
+    ACT_DIM,
+    EPISODE_STEPS,
+    OBS_DIM,
+    WaypointController,
+    cell_to_xy,
+    check_maze,
+    free_cells,
+    make_maze_env,
+    reference_scores,
+    xy_to_cell,
+)
 from rayexp.store import DatasetMeta, Episode, EpisodeStore, write_dataset
 
 DEFAULT_STEPS = {"umaze": 100_000, "medium": 150_000, "large": 200_000}  # CPU defaults

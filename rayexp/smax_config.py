@@ -13,8 +13,17 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from algorithms.mappo_settings import MAPPOSettings
-from rayexp.config import DataConfig, ModelStage, RayConfig, Section, TrainConfig, _first_error, parse_overrides, \
-    set_path, _UniqueKeyLoader
+from rayexp.config import (
+    DataConfig,
+    ModelStage,
+    RayConfig,
+    Section,
+    TrainConfig,
+    _first_error,
+    _UniqueKeyLoader,
+    parse_overrides,
+    set_path,
+)
 from rayexp.errors import ConfigError
 
 

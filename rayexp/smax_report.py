@@ -135,7 +135,7 @@ def plot_k_replaced(long: pd.DataFrame, out: Path) -> Path | None:
 
 def planner_cond_modes(run_paths: list[str | Path]) -> dict[str, str]:
     """Ego stage -> cond_mode for the planner stages recorded in the runs' smax_config.yaml."""
-    from algorithms.planner import PlannerConfig
+    from algorithms.configs import PlannerConfig
     from algorithms.registry import PLANNER_METHODS
 
     default, modes = PlannerConfig.model_fields["cond_mode"].default, {}

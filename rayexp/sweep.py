@@ -153,8 +153,7 @@ def run_sweep(path: str | Path, overrides: list[str] | None = None, address: str
     from ray import tune
 
     from rayexp.cluster import init_ray, require_gpus
-    from rayexp.runs import dataset_path
-    from rayexp.runs import Run
+    from rayexp.runs import Run, dataset_path
     from rayexp.store import EpisodeStore
 
     sweep, cfg = read_sweep(path, overrides)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rayexp.config import ExperimentConfig, _UniqueKeyLoader, _first_error, parse_overrides, set_path, validate
+from rayexp.config import ExperimentConfig, _first_error, _UniqueKeyLoader, parse_overrides, set_path, validate
 from rayexp.errors import ConfigError
 
 TRAIN_METRICS = ("loss", "grad_norm")
@@ -199,8 +199,7 @@ def apply_point(base: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_against_base(sweep: SweepConfig, base: dict[str, Any], cfg: ExperimentConfig, source: str) -> None:
-    from rayexp.runs import dataset_path
-    from rayexp.runs import Run
+    from rayexp.runs import Run, dataset_path
 
     allowed = [s for m in cfg.models for s in (m, f"{m}-eval")]
     if sweep.stage not in allowed:

@@ -94,3 +94,15 @@ def test_validating_a_smax_config_imports_neither_rllib_nor_jax():
     out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_validating_an_experiment_config_imports_no_torch():
+    """Method settings live in ``algorithms.configs``, apart from the models (issue #16)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from rayexp.config import load_config; load_config('tune_configs/hopper_mr_ractd.yaml');"
+            " print('torch' in sys.modules, 'ray.rllib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "False"]

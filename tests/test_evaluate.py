@@ -2,7 +2,8 @@
 import numpy as np
 
 from algorithms.base import DataSpec
-from algorithms.bc import BC, BCConfig
+from algorithms.bc import BC
+from algorithms.configs import BCConfig
 from rayexp.evaluate import evaluate, summarize
 from rayexp.train import save_model
 

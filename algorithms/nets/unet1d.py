@@ -20,13 +20,12 @@ and the output cropped back.
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-CondMode = Literal["cross_attention", "concat", "none"]
+from algorithms.configs import CondMode
 
 
 class SinusoidalEmbedding(nn.Module):
@@ -90,19 +89,6 @@ class CrossAttention1d(nn.Module):
         q = self.q(self.norm(x)).transpose(1, 2)  # B, H, d
         k, v = self.k(cond_tokens).transpose(1, 2), self.v(cond_tokens).transpose(1, 2)  # B, N, d
         return x + self.out(F.scaled_dot_product_attention(q, k, v).transpose(1, 2))
-
-
-def unet_size_problem(down_dims: list[int], kernel_size: int, n_groups: int = 8) -> str | None:
-    """Why these sizes cannot build a ``ConditionalUnet1D`` (None when they can): every width must split into
-    ``min(n_groups, width)`` group-norm groups, and an odd kernel keeps the horizon (padding kernel // 2)."""
-    if not down_dims or any(d <= 0 for d in down_dims):
-        return f"down_dims {down_dims} must be a non-empty list of positive widths"
-    bad = [d for d in down_dims if d % min(n_groups, d)]
-    if bad:
-        return f"down_dims {bad} not divisible by the {n_groups} group-norm groups (n_groups); use multiples of {n_groups}"
-    if kernel_size <= 0 or kernel_size % 2 == 0:
-        return f"kernel_size {kernel_size} must be odd and positive (it pads kernel_size // 2 to keep the horizon)"
-    return None
 
 
 class ConditionalUnet1D(nn.Module):

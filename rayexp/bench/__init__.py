@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Callable
 
 from rayexp.bench.compute import bench_data, bench_inference, bench_student_vs_forward
-from rayexp.bench.scaling import (bench_collect_scaling, bench_eval_scaling, bench_machine, bench_memory,
-                                  bench_sweep_scaling)
 from rayexp.bench.sac import bench_sac
+from rayexp.bench.scaling import bench_collect_scaling, bench_eval_scaling, bench_machine, bench_memory, bench_sweep_scaling
 from rayexp.bench.smax import bench_smax
 from rayexp.bench.train_overhead import bench_train_overhead
 

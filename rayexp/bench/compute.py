@@ -8,7 +8,6 @@ import torch
 
 from rayexp.bench.common import bench_dataset, make_row, repeat_rate, summary_row, teacher_stage_config
 
-
 _CACHE: dict[tuple[bool, str], list[dict]] = {}  # inference and student-vs-forward share one run
 
 

@@ -56,8 +56,8 @@ def _student_checkpoint(workdir: Path, quick: bool) -> tuple[Path, int]:
     import torch
 
     from algorithms.base import DataSpec
-    from algorithms.student import CTMStudent, CTMStudentConfig
-    from algorithms.teacher import UnetConfig
+    from algorithms.configs import CTMStudentConfig, UnetConfig
+    from algorithms.student import CTMStudent
     from rayexp.train import save_model
 
     torch.manual_seed(0)

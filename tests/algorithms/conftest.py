@@ -14,8 +14,9 @@ torch.set_num_threads(1)  # tiny nets: threads only add overhead on 2 shared cor
 from torch import nn
 
 from algorithms.base import DataSpec, Frozen
-from algorithms.student import CTMStudent, CTMStudentConfig
-from algorithms.teacher import EDMTeacher, EDMTeacherConfig, UnetConfig
+from algorithms.configs import CTMStudentConfig, EDMTeacherConfig, UnetConfig
+from algorithms.student import CTMStudent
+from algorithms.teacher import EDMTeacher
 from rayexp.train import init_model
 
 M, S, C, A = 1.0, 0.1, 4, 2

@@ -1,12 +1,13 @@
 """After one RACTD step every student parameter has a finite gradient and the frozen nets none."""
 import pytest
 import torch
+from conftest import TINY_UNET, bimodal_batch, bimodal_spec, ema_copy
 
 from algorithms.base import DataSpec, Frozen, Trained
-from algorithms.reward_model import RewardModel, RewardModelConfig
-from algorithms.student import CTMStudent, CTMStudentConfig, warm_start
-from algorithms.teacher import EDMTeacher, EDMTeacherConfig
-from conftest import TINY_UNET, bimodal_batch, bimodal_spec, ema_copy
+from algorithms.configs import CTMStudentConfig, EDMTeacherConfig, RewardModelConfig
+from algorithms.reward_model import RewardModel
+from algorithms.student import CTMStudent, warm_start
+from algorithms.teacher import EDMTeacher
 from rayexp.train import init_model
 
 # Behind the zero-initialised last layer of the target-time embedding: exactly zero on the very first step.

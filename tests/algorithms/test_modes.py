@@ -1,9 +1,9 @@
 """Chapter 3's central claim in miniature: the teacher and a plain student cover both modes, the
 reward-aware student selects the good one, and the one-step student tracks the teacher's ODE."""
 import torch
+from conftest import bimodal_batch, good_fraction, train_student
 
 from algorithms.diffusion.samplers import heun_sample
-from conftest import bimodal_batch, good_fraction, train_student
 
 N = 200
 

@@ -2,12 +2,13 @@
 and, on synthetic two-direction trajectories, a one-step student that follows the teacher's ODE and its condition."""
 import pytest
 import torch
+from conftest import ema_copy, train
 
 from algorithms.base import DataSpec, Frozen, Trained
+from algorithms.configs import PlannerConfig, PlannerCTDConfig
 from algorithms.diffusion.samplers import heun_sample
-from algorithms.planner import Planner, PlannerConfig, known_entries
-from algorithms.planner_student import PlannerCTD, PlannerCTDConfig, descending_grid, jump, teacher_denoiser
-from conftest import ema_copy, train
+from algorithms.planner import Planner, known_entries
+from algorithms.planner_student import PlannerCTD, descending_grid, jump, teacher_denoiser
 from rayexp.train import init_model
 
 H, STEP = 8, 0.3

@@ -5,7 +5,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from algorithms.base import Method, MethodBase
-from algorithms.registry import METHODS, MethodConfig, make_method
+from algorithms.registry import METHODS, MethodConfig, make_method, method_class
 
 
 class Run(BaseModel):
@@ -17,7 +17,7 @@ def test_discriminated_union_round_trip(name):
     cfg = Run.model_validate({"method": {"name": name}}).method
     assert isinstance(cfg, METHODS[name][0])
     method = make_method(cfg)
-    assert isinstance(method, METHODS[name][1]) and method.name == name
+    assert isinstance(method, method_class(name)) and method.name == name
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))

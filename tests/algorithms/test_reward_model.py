@@ -2,7 +2,8 @@ import numpy as np
 import torch
 
 from algorithms.base import DataSpec, Frozen
-from algorithms.reward_model import RewardModel, RewardModelConfig, discounted_return_to_go
+from algorithms.configs import RewardModelConfig
+from algorithms.reward_model import RewardModel, discounted_return_to_go
 
 
 def test_rtg_timeout_has_no_penalty():

@@ -2,8 +2,17 @@
 import pytest
 import torch
 
-from algorithms.diffusion.samplers import (NFECounter, cfg_denoiser, ddim_sample, ddpm_sample, euler_sample,
-                                           heun_sample, inpaint_denoiser, student_sample, student_times)
+from algorithms.diffusion.samplers import (
+    NFECounter,
+    cfg_denoiser,
+    ddim_sample,
+    ddpm_sample,
+    euler_sample,
+    heun_sample,
+    inpaint_denoiser,
+    student_sample,
+    student_times,
+)
 from algorithms.diffusion.schedules import alphas_cumprod, append_zero, ddpm_betas, karras_sigmas
 
 MU, STD = 1.5, 0.3

@@ -6,8 +6,16 @@ import pytest
 import torch
 
 from algorithms.base import DataSpec, Frozen
-from envs.maze2d import GOAL_RADIUS, WaypointController, cell_to_xy, free_cells, make_maze_env, parse_cell, shortest_path, \
-    xy_to_cell
+from envs.maze2d import (
+    GOAL_RADIUS,
+    WaypointController,
+    cell_to_xy,
+    free_cells,
+    make_maze_env,
+    parse_cell,
+    shortest_path,
+    xy_to_cell,
+)
 from envs.maze2d_plots import crosses_wall, passes_waypoints, waypoint_success_rate
 
 STEPS, CHUNKS = 4000, 2
@@ -113,7 +121,8 @@ def test_ooc_split_is_disjoint_and_filters_windows():
 
 
 def test_inverse_dynamics_recovers_actions(store):
-    from algorithms.inverse_dynamics import InverseDynamics, InverseDynamicsConfig
+    from algorithms.configs import InverseDynamicsConfig
+    from algorithms.inverse_dynamics import InverseDynamics
 
     a = store.arrays()
     same = a["episode_id"][1:] == a["episode_id"][:-1]
@@ -144,7 +153,8 @@ def _windows(store, horizon: int, n: int, rng: np.random.Generator) -> dict[str,
 
 @pytest.mark.parametrize("cond_mode", ["cross_attention", "concat"])
 def test_planner_trains_and_condition_changes_plan(store, cond_mode):
-    from algorithms.planner import Planner, PlannerConfig
+    from algorithms.configs import PlannerConfig
+    from algorithms.planner import Planner
 
     H = 32
     cfg = PlannerConfig(horizon=H, n_diffusion_steps=10, cond_mode=cond_mode, down_dims=[16, 32], step_embed_dim=16,

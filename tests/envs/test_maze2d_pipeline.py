@@ -10,9 +10,8 @@ import torch
 import yaml
 
 from algorithms.base import DataSpec, Frozen
-from algorithms.state_diffusion import MazeReward, MazeRewardConfig, StateCTMStudent, StateCTMStudentConfig, StateDDPM, \
-    StateDDPMConfig, StateEDMTeacher, StateEDMTeacherConfig
-from algorithms.teacher import UnetConfig
+from algorithms.configs import MazeRewardConfig, StateCTMStudentConfig, StateDDPMConfig, StateEDMTeacherConfig, UnetConfig
+from algorithms.state_diffusion import MazeReward, StateCTMStudent, StateDDPM, StateEDMTeacher
 from rayexp.config import load_config
 from rayexp.train import init_model
 from tests.conftest import REPO, rayexp_cli

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from envs.registry import UnknownEnvError, make_env
-from envs.roundabout import (FEATURES, TYPE_CODES, VEHICLE_CLASSES, FlatKinematicObservation, condition_vector,
-                             make_registered_env)
+from envs.roundabout import FEATURES, TYPE_CODES, VEHICLE_CLASSES, FlatKinematicObservation, condition_vector, make_registered_env
 from envs.roundabout_split import UnknownVehicleTypeError, roundabout_split
 from envs.splits import OOCSplit, canonical
 
@@ -113,7 +112,8 @@ def test_type_conditioned_planner_replans_from_the_observation(env, cond_mode):
     import torch
 
     from algorithms.base import DataSpec, Frozen
-    from algorithms.planner import Planner, PlannerConfig
+    from algorithms.configs import PlannerConfig
+    from algorithms.planner import Planner
 
     obs = []
     for seed, comp in enumerate([ALL_CARS, ALL_BIKES, ("car", "bicycle", "car", "bicycle")]):

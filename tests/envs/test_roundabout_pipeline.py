@@ -173,10 +173,10 @@ def test_tiny_roundabout_run_through_the_cli(tmp_path):
 def test_roundabout_rows_do_not_depend_on_the_actor_count(ray_session, tmp_path):
     """The batched lockstep rollouts seed torch per batch: batches are per (method, traffic, seed), never per actor."""
     from algorithms.base import DataSpec
+    from algorithms.registry import make_method
     from envs.registry import make_env
     from rayexp.roundabout_eval import evaluate_roundabout
     from rayexp.runs import Run
-    from algorithms.registry import make_method
     from rayexp.train import save_model
 
     cfg = load_config(CONFIG, ["evaluate.models=[ctd]", "evaluate.random_condition=[]", "evaluate.experts=false",

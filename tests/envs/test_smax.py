@@ -6,9 +6,19 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from envs.smax_teams import (COLOSSUS, PROTOSS, STALKER, WEIGHTS, ZEALOT, FixedTeams, WeightedTeams, all_splits,
-                             smax_split, split_teams)
 from envs.smacv2_backend import smacv2_missing_reason
+from envs.smax_teams import (
+    COLOSSUS,
+    PROTOSS,
+    STALKER,
+    WEIGHTS,
+    ZEALOT,
+    FixedTeams,
+    WeightedTeams,
+    all_splits,
+    smax_split,
+    split_teams,
+)
 from envs.splits import OOCSplit, canonical
 
 

@@ -74,10 +74,11 @@ def test_vector_env_restarts_a_finished_game_with_zero_reward_and_keeps_the_cont
 
 
 def test_runner_logs_the_step_counts_of_what_it_sampled(ray_session):
+    from ray.rllib.utils.metrics import NUM_AGENT_STEPS_SAMPLED, NUM_ENV_STEPS_SAMPLED, NUM_EPISODES
+
     from algorithms.mappo_rllib import mappo_config
     from algorithms.mappo_settings import MAPPOSettings
     from envs.smax_rllib import SMAXEnvRunner
-    from ray.rllib.utils.metrics import NUM_AGENT_STEPS_SAMPLED, NUM_ENV_STEPS_SAMPLED, NUM_EPISODES
 
     settings = MAPPOSettings(num_env_runners=0, num_envs_per_env_runner=3, hidden=[8], critic_hidden=[8])
     config = mappo_config(settings, "unused-name", {"name": ENV, "seed": 0, "max_steps": 5}, seed=0)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from algorithms.smax_agents import MAPPOAgent, RandomAgent, ScoreAgent, masked_argmax
 from algorithms.mappo_module import SharedActor
+from algorithms.smax_agents import MAPPOAgent, RandomAgent, ScoreAgent, masked_argmax
 
 ENV = "smax-2v2-simple"
 
@@ -56,7 +56,8 @@ def test_round_episodes_one_sample_per_agent_with_unit_types(env):
 
 def _tiny_planner(obs_dim: int, act_dim: int, cond_mode: str):
     from algorithms.base import DataSpec
-    from algorithms.planner import Planner, PlannerConfig
+    from algorithms.configs import PlannerConfig
+    from algorithms.planner import Planner
 
     cfg = PlannerConfig(condition="smax_types_2v2", cond_mode=cond_mode, horizon=8, n_diffusion_steps=10,
                         sample_steps=2, down_dims=[16, 32], step_embed_dim=16, cond_embed_dim=16, inpaint_goal=False)
