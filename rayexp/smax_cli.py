@@ -92,6 +92,7 @@ def evaluate_cmd(config_path, overrides, run_dir, address):
 def all_cmd(config_path, overrides, run_dir, address):
     """mappo -> collect -> train -> evaluate -> table, each stage resumed or reused when already done."""
     from rayexp import smax_pipeline as p
+    from rayexp.runs import Run
     from rayexp.smax_report import smax_report
 
     cfg, path = _setup(config_path, overrides, run_dir, address)
@@ -99,7 +100,9 @@ def all_cmd(config_path, overrides, run_dir, address):
     p.run_collect(cfg, path)
     p.run_train(cfg, path)
     p.run_evaluate(cfg, path)
-    click.echo(smax_report([path]))
+    text = smax_report([path])
+    Run(path).mark_finished()
+    click.echo(text)
 
 
 @smax.command("report")

@@ -6,6 +6,7 @@ eval_rounds.parquet, table.md / table.csv and fig_2_4.png. Every stage resumes o
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Callable
 
@@ -16,14 +17,21 @@ from rayexp.artifacts import write_rows
 from rayexp.errors import RayexpError
 from rayexp.smax_config import SMAXConfig
 
+log = logging.getLogger("rayexp")
+
 
 def open_smax_run(cfg: SMAXConfig, root: str | Path) -> Path:
-    from rayexp.runs import git_commit
+    """``root/<name>/`` with the same basics as every run folder: the resolved config, commit.txt and run.log
+    (``DONE`` is written when ``rayexp smax all`` ends)."""
+    from rayexp.runs import atomic_write_text, git_commit, setup_log
 
     path = Path(root).resolve() / cfg.name
     path.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump({"commit": git_commit(), **cfg.model_dump(mode="json")}, sort_keys=False)
-    (path / "smax_config.yaml").write_text(text)
+    commit = git_commit()
+    atomic_write_text(path / "smax_config.yaml", yaml.safe_dump({"commit": commit, **cfg.model_dump(mode="json")},
+                                                                 sort_keys=False))
+    atomic_write_text(path / "commit.txt", commit + "\n")
+    setup_log(path / "run.log")
     return path
 
 
@@ -34,7 +42,12 @@ def actor_path(path: Path) -> Path:
 def run_mappo(cfg: SMAXConfig, path: Path, echo: Callable[[str], None] = print) -> pd.DataFrame:
     from rayexp.smax_mappo import train_mappo
 
-    return train_mappo(cfg.mappo, cfg.train_env, path / "mappo", cfg.seed, echo=echo)
+    metrics = train_mappo(cfg.mappo, cfg.train_env, path / "mappo", cfg.seed, echo=echo)
+    if len(metrics):
+        last = metrics.iloc[-1]
+        log.info("mappo: %d env steps on %s, training win rate %s -> %s", last["env_steps"], cfg.train_env,
+                 last.get("win_rate"), path / "mappo")
+    return metrics
 
 
 def run_collect(cfg: SMAXConfig, path: Path, overwrite: bool = False):

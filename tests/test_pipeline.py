@@ -54,6 +54,7 @@ def test_training_interrupted_and_resumed_continues_from_checkpoint(tiny_run):
 def test_evaluate_and_report(tiny_run):
     args = ["--run-dir", str(tiny_run.parent), *TINY, "train.steps=300", "train.checkpoint_every=100",
             "models.bc.method.hidden=[512,512,512]"]
+    rayexp_cli("train", *args)  # a no-op after the resume test; trains bc when this test runs first or alone
     out = rayexp_cli("evaluate", *args).stdout
     assert "| bc |" in out
     df = pd.read_parquet(tiny_run / "eval.parquet")

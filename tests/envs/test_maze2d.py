@@ -30,15 +30,7 @@ def _one_thread():
 
 
 @pytest.fixture(scope="module")
-def ray_session():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def store(ray_session, tmp_path_factory):
+def store(ray_session, tmp_path_factory):  # the suite's one local Ray (tests/conftest.py): no second ray.init
     from rayexp.maze_data import make_maze_dataset
 
     out = tmp_path_factory.mktemp("maze") / "umaze"

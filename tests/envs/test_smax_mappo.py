@@ -299,6 +299,8 @@ def test_report_names_commit_config_and_mappo_budget_of_each_run(ray_session, tm
                                   "evaluate.teams=[mappo]"])
     run = open_smax_run(cfg, tmp_path)
     run_mappo(cfg, run, echo=lambda _: None)
+    # the same run-folder basics as every family: commit.txt and a run.log the stages write to
+    assert (run / "commit.txt").read_text().strip() == git_commit() and (run / "run.log").stat().st_size > 0
     rows = [{"env": env, "row": row, "team_name": "mappo", "seed": seed, "round": r, "won": (seed + r) % 2 == 0,
              "team": "stalker-stalker"} for env, row in cfg.eval_envs.items() for seed in range(2) for r in range(2)]
     pd.DataFrame(rows).to_parquet(run / "eval_rounds.parquet")
