@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from algorithms.registry import PLANNER_METHODS, MethodConfig
+from algorithms.registry import PLANNER_METHODS, SCORING_METHODS, MethodConfig
 from rayexp.errors import ConfigError
 
 
@@ -248,6 +248,10 @@ class ExperimentConfig(Section):
         if bad:
             raise ValueError(f"evaluate.random_condition names {bad}, which are no planner or planner_ctd stages in models")
         return self
+
+    def evaluation_stages(self) -> list[str]:
+        """``evaluate.models``, or every stage that acts: a reward model only scores, so it is left out."""
+        return list(self.evaluate.models) or [m for m, st in self.models.items() if st.method.name not in SCORING_METHODS]
 
     def stage_train(self, stage: str) -> TrainConfig:
         """The top-level ``train`` section with the stage's own overrides applied."""

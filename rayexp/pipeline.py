@@ -81,7 +81,7 @@ def check_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = N
     """Before Ray starts: every stage to evaluate has a checkpoint of its configured method (checked in the driver,
     not in an actor); for the generic evaluation also that it is a policy whose shapes fit the env's spaces."""
 
-    names = models or cfg.evaluate.models or list(cfg.models)
+    names = models or cfg.evaluation_stages()
     unknown = [m for m in names if m not in cfg.models and m not in cfg.offline_rl]
     if unknown:
         raise RayexpError(f"no model stage {unknown}; defined: {sorted(cfg.models) + sorted(cfg.offline_rl)}")
@@ -273,7 +273,7 @@ def _evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) 
 
         return run_roundabout_evaluate(cfg, run, models)
     explicit = bool(models)
-    models = models or cfg.evaluate.models or list(cfg.models)
+    models = models or cfg.evaluation_stages()
     paths = {m: str(run.model_path(m)) for m in models}
     missing = [m for m, p in paths.items() if not Path(p).exists()]
     if missing:

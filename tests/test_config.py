@@ -106,3 +106,11 @@ def test_validating_an_experiment_config_imports_no_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_evaluate_by_default_skips_the_stages_that_only_score():
+    """`rayexp evaluate --config tune_configs/hopper_mr_ractd.yaml` (no evaluate.models) evaluates every policy; the
+    reward model a student trains against is no policy, so it is left out instead of stopping the command."""
+    cfg = load_config(Path(__file__).parents[1] / "tune_configs" / "hopper_mr_ractd.yaml")
+    assert cfg.evaluation_stages() == ["bc", "teacher", "ctd", "ractd", "teacher_rw", "ctd_rwt", "ractd_rwt"]
+    assert load_config(None, ["models={bc: {method: {name: bc}}, r: {method: {name: reward_model}}}", "evaluate.models=[bc, r]"]).evaluation_stages() == ["bc", "r"]
