@@ -31,7 +31,7 @@ def tier_rows(path: Path) -> pd.DataFrame:
                      "return_min": s["return_min"], "return_max": s["return_max"], "d4rl_normalized": norm,
                      "sac_env_steps": extra.get("env_steps"),
                      "elapsed_min": elapsed / 60 if elapsed is not None else float("nan"),
-                     "commit": str(extra.get("commit", "unknown"))[:10]})
+                     "commit": str(extra.get("commit", "not recorded"))[:12]})
     return pd.DataFrame(rows)
 
 
@@ -63,10 +63,10 @@ def tiers_report(path: Path, out: Path | None = None) -> str:
     lines = [f"# D4RL-style tiers: {path.name}", "", markdown_table(rows) if len(rows) else "no tier written yet", ""]
     if progress:
         medium = progress.get("medium") or {}
-        lines += [f"SAC (RayexpSAC, `rayexp data make-d4rl`): {progress.get('env_steps', 0):,} env steps in "
-                  f"{progress.get('wall_s', 0) / 60:.1f} min of training ({progress.get('elapsed_s', 0) / 60:.1f} min "
-                  f"with checkpoints and tier writing); last training return {progress.get('train_return', float('nan')):.1f}; "
-                  f"medium threshold reached at {medium.get('env_steps', 'not yet')} env steps."]
+        lines += [f"SAC (RayexpSAC, `rayexp data make-d4rl`), as of its last checkpoint: {progress.get('env_steps', 0):,} env "
+                  f"steps in {progress.get('wall_s', 0) / 60:.1f} min of training, last training return "
+                  f"{progress.get('train_return', float('nan')):.1f}; medium threshold reached at "
+                  f"{medium.get('env_steps', 'not yet')} env steps. Rerun `make-d4rl` with the same --out to resume."]
     lines += ["", "elapsed_min: wall time from the start of `make-d4rl` until the tier was written (2-core CPU).",
               "d4rl_normalized: 100 * (return - random) / (expert - random) with D4RL's reference scores."]
     figure = plot_tier_returns(path, path / "tiers.png")

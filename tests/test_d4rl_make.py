@@ -166,3 +166,15 @@ def test_table_3_4_cells_come_from_the_shipped_ablation_config(tmp_path):
     assert "## Table 3.1" in text and "hopper-mr" in text and "## Table 3.4" in text
     assert "commit abc123" in text and '"wall_s": 600.0' in text and "reward_weight: 1.0" in text
     assert (tmp_path / "results" / "eval.png").stat().st_size > 0 and "](eval.png)" not in text
+
+
+def test_tier_recording_stops_near_the_requested_steps():
+    """Recording asks for episodes by the policy's own mean length: 100k steps of 362-step episodes come to at
+    most one round's spread above 100k (the hopper medium tier once held 362k)."""
+    from rayexp.d4rl_make import episodes_to_request
+
+    lengths: list[int] = []
+    while sum(lengths) < 100_000:
+        lengths += [362] * episodes_to_request(lengths, 100_000)
+    assert 100_000 <= sum(lengths) < 100_000 + 362
+    assert episodes_to_request([], 300) == 10 and episodes_to_request([50] * 10, 300) == 1
