@@ -38,9 +38,9 @@ METHODS = {  # name -> (its settings, "module:class" of the method, imported onl
 }
 
 PLANNER_METHODS = ("planner", "planner_ctd")
+"""Methods that plan state-action trajectories from an observation-read condition (random-condition checks, Fig. 2.11)."""
 SCORING_METHODS = ("reward_model", "maze_reward")
 """Methods that score actions for others (frozen in a student) and do not act: never evaluated as policies."""
-"""Methods that plan state-action trajectories from an observation-read condition (random-condition checks, Fig. 2.11)."""
 
 MethodConfig = Annotated[Union[BCConfig, EDMTeacherConfig, DDPMConfig, RewardModelConfig, CTMStudentConfig,
                                PlannerConfig, PlannerCTDConfig, InverseDynamicsConfig, StateEDMTeacherConfig, StateDDPMConfig,
