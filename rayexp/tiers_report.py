@@ -3,6 +3,7 @@ time it took, the SAC run behind them, and the tiers' return distributions (one 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -73,7 +74,9 @@ def tiers_report(path: Path, out: Path | None = None) -> str:
     text = "\n".join(lines + ["", f"return distributions: {figure}"])
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        plot_tier_returns(path, out / "tiers.png")
+        tmp = out / ".tiers.png.tmp"  # the figure drawn above, copied (reading every tier again would double the I/O)
+        shutil.copyfile(figure, tmp)
+        tmp.replace(out / "tiers.png")
         atomic_write_text(out / "tiers.csv", rows.to_csv(index=False))
         atomic_write_text(out / "report.md", text.replace(str(figure), "tiers.png") + f"\n\ntiers folder: `{path}`\n")
     return text
