@@ -1,7 +1,7 @@
 """Soft actor-critic (Haarnoja et al. 2018): the tanh-Gaussian policy, one gradient update and a transition buffer.
 
 Plain functions over callables, so the same update trains RLlib's ``DefaultSACTorchRLModule`` inside rayexp's
-SAC algorithm (``rayexp.sac_rllib``) and the minimal plain loop it is benchmarked against (``rayexp.bench.sac``).
+SAC algorithm (``rayexp.families.mujoco.sac``) and the minimal plain loop it is benchmarked against (``rayexp.bench.sac``).
 """
 from __future__ import annotations
 

@@ -69,7 +69,7 @@ class ScoreAgent:
 
 
 def load_actor(path: str) -> SharedActor:
-    """A MAPPO actor saved by ``rayexp.smax_mappo.export_actor``: {obs_dim, n_actions, hidden, state_dict}."""
+    """A MAPPO actor saved by ``rayexp.families.smax.mappo.export_actor``: {obs_dim, n_actions, hidden, state_dict}."""
     blob = torch.load(path, map_location="cpu", weights_only=True)
     actor = SharedActor(blob["obs_dim"], blob["n_actions"], list(blob["hidden"]))
     actor.load_state_dict(blob["state_dict"])

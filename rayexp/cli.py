@@ -6,60 +6,9 @@ from pathlib import Path
 
 import click
 
+from rayexp.commands import experiment_options, setup_experiment, verbose_option
 from rayexp.console import fail_cleanly
 from rayexp.errors import RayexpError
-
-PRESETS = Path(__file__).resolve().parent.parent / "tune_configs"
-
-
-def _verbose_option(ctx, param, value):
-    from rayexp.console import set_verbose
-
-    set_verbose(value)
-
-
-verbose_option = click.option("--verbose", "-v", is_flag=True, expose_value=False, is_eager=True, callback=_verbose_option,
-                              help="Show Ray's own warnings and every worker's output (default: progress bars and one line per stage).")
-
-
-def experiment_options(fn):
-    fn = verbose_option(fn)
-    fn = click.argument("overrides", nargs=-1)(fn)
-    fn = click.option("--overwrite", is_flag=True, help="Redo what this command writes, even in a finished run: collect: data and "
-                      "expert; train: the stages (as --retrain); evaluate: its rows; quickstart: the whole run. Nothing else is deleted.")(fn)
-    fn = click.option("--address", default=None, help="Ray address: 'auto' or 'ray://host:port' for a cluster; default: a local Ray on this machine.")(fn)
-    fn = click.option("--run-dir", default="runs", show_default=True, type=click.Path(file_okay=False), help="Folder that holds runs/<name>/.")(fn)
-    fn = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help="Experiment YAML (see tune_configs/).")(fn)
-    return fn
-
-
-def _setup(config_path, overrides, run_dir, address, overwrite, base_preset: str | None = None, check=None, ray_check=None,
-           redo=(), clear=(), hint=""):
-    """Config -> checks -> Ray -> run folder. Everything that can be checked is checked before Ray starts or anything is
-    written: the config, the run's recorded config (``check_run``), then ``check(cfg, run)`` (datasets, checkpoints);
-    ``ray_check(cfg)`` runs once Ray is up (resources). ``redo``/``clear``/``hint``: see ``rayexp.runs.open_run``."""
-    from rayexp.cluster import init_ray
-    from rayexp.config import load_config, resolve_paths
-    from rayexp.runs import check_run, check_writable, open_run, run_folder
-
-    if config_path is None and base_preset is not None:
-        config_path = PRESETS / base_preset
-    cfg = resolve_paths(load_config(config_path, list(overrides)))
-    if address:
-        cfg.ray.address = address
-    from envs.registry import check_env_id
-
-    check_env_id(cfg.env.id)
-    run = run_folder(run_dir, cfg)
-    redo = redo(cfg) if callable(redo) else redo
-    check_run(run, cfg, overwrite, redo, hint)
-    check_writable(run.path)
-    if check is not None:
-        check(cfg, run)
-    init_ray(cfg.ray)
-    if ray_check is not None:
-        ray_check(cfg)
-    return cfg, open_run(run_dir, cfg, overwrite=overwrite, redo=redo, clear=clear, hint=hint)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,7 +29,7 @@ def collect(config_path, overrides, run_dir, address, overwrite):
     """Train an RLlib PPO expert and record its rollouts into the run's dataset (episode store)."""
     from rayexp.pipeline import check_collect, run_collect
 
-    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite,
+    cfg, run = setup_experiment(config_path, overrides, run_dir, address, overwrite,
                       check=lambda cfg, run: check_collect(cfg, run, overwrite),
                       redo=("data", "expert") if overwrite else (), clear=("expert",),
                       hint="pass --overwrite to collect again (new expert), or choose another name=... for a new run")
@@ -103,7 +52,7 @@ def train(config_path, overrides, run_dir, address, overwrite, stages, retrain):
         names = (stages or [*cfg.models, *cfg.offline_rl]) if retrain else []
         return [f"{kind}/{s}" for s in names for kind in ("models", "offline_rl")]
 
-    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite,
+    cfg, run = setup_experiment(config_path, overrides, run_dir, address, overwrite,
                       check=lambda cfg, run: check_train(cfg, run, stages, retrain),
                       ray_check=lambda cfg: check_resources(cfg, stages), redo=redo,
                       hint="pass --retrain to train the stages again (--stage NAME for some), or choose another name=... for a new run")
@@ -130,7 +79,7 @@ def evaluate(config_path, overrides, run_dir, address, overwrite, models):
     from rayexp.pipeline import check_evaluate, run_evaluate
 
     models = list(models) or None
-    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite, check=lambda cfg, run: check_evaluate(cfg, run, models))
+    cfg, run = setup_experiment(config_path, overrides, run_dir, address, overwrite, check=lambda cfg, run: check_evaluate(cfg, run, models))
     if cfg.seeds:
         from rayexp.seed_report import seeds_report
         from rayexp.seeds import run_seeds
@@ -157,7 +106,7 @@ def report(run_paths, out):
     if len(run_paths) > 1:
         click.echo(seeds_report([Path(p) for p in run_paths], out))
     else:
-        from rayexp.tiers_report import is_tiers_dir, tiers_report
+        from rayexp.families.mujoco.tiers_report import is_tiers_dir, tiers_report
 
         path = Path(run_paths[0])
         click.echo(tiers_report(path, Path(out) if out else None) if is_tiers_dir(path) else make_report(path, out))
@@ -171,7 +120,7 @@ def quickstart(config_path, overrides, run_dir, address, overwrite):
     from rayexp.pipeline import run_collect, run_evaluate, run_train
     from rayexp.report import report as make_report
 
-    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite, base_preset="quickstart.yaml",
+    cfg, run = setup_experiment(config_path, overrides, run_dir, address, overwrite, base_preset="quickstart.yaml",
                       redo=("*",) if overwrite else (), clear=(".",),
                       hint="pass --overwrite to start the quickstart over, or choose another name=...")
     click.echo(f"[1/3] collecting data into {run.path}")
@@ -214,27 +163,6 @@ def sweep(sweep_yaml, overrides, address, restart, stop_after):
         click.echo("interrupted: run the same command again to resume")
     if table.attrs["metric"] in table:
         click.echo(markdown_table(best_configs(table, table.attrs["metric"], table.attrs["mode"])))
-
-
-@main.group()
-def maze():
-    """Maze2D extras (the Table B.6 evaluation itself is `rayexp evaluate --config tune_configs/maze2d_umaze.yaml`)."""
-
-
-@maze.command("figure")
-@experiment_options
-@click.option("--n", default=8, show_default=True, help="Trajectories per panel.")
-@fail_cleanly
-def maze_figure_cmd(config_path, overrides, run_dir, address, overwrite, n):
-    """Fig. 2.10-style panels from the run's trained planner: RUN/fig_2_10.png and the waypoint-success numbers."""
-    from rayexp.maze_figure import maze_figure
-
-    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite)
-    if not run.model_path("planner").exists():
-        raise RayexpError(f"no trained planner in {run.path / 'models'}; run `rayexp train --stage planner` first")
-    for title, rate in maze_figure(cfg, run, n=n).items():
-        click.echo(f"{title}: waypoint success {rate:.2f}")
-    click.echo(f"wrote {run.path / 'fig_2_10.png'}")
 
 
 @main.command()
@@ -341,7 +269,7 @@ def data_make_d4rl(env_id, out, steps, target_fraction, target_return, tier_step
     """Train RLlib SAC and save D4RL tiers (medium, medium-replay, expert, medium-expert) as episode stores."""
     from rayexp.cluster import init_ray
     from rayexp.config import RayConfig
-    from rayexp.d4rl_make import make_d4rl
+    from rayexp.families.mujoco.make_d4rl import make_d4rl
 
     init_ray(RayConfig(address=address))
     tiers = make_d4rl(env_id, out, steps=steps, target_fraction=target_fraction, target_return=target_return,
@@ -394,10 +322,17 @@ def _format_summary(summary: dict) -> str:
     return "\n".join(f"{k:>14}: {v}" for k, v in summary.items())
 
 
-from rayexp.smax_cli import smax  # noqa: E402  (SMAX multi-agent stages; imports only click until a command runs)
+def _add_family_commands() -> None:
+    """Each registered family's own commands (``rayexp maze ...``, ``rayexp smax ...``, a plugin's)."""
+    from rayexp.families import hook, registered
 
-main.add_command(smax)
+    for family in registered():
+        command = hook(family, "commands")
+        if command is not None:
+            main.add_command(command)
 
+
+_add_family_commands()
 
 if __name__ == "__main__":
     main()

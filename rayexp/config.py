@@ -27,6 +27,9 @@ class EnvConfig(Section):
     kwargs: dict[str, Any] = {}
     split: str | None = None
     """OOC split name for envs that have element combinations."""
+    family: str | None = None
+    """A user's environment family as ``package.module:FAMILY`` (a ``rayexp.families.Family``); None: the family
+    registered for the env id's prefix, else the core's gymnasium path."""
 
 
 class ExpertConfig(Section):
@@ -44,12 +47,15 @@ class ExpertConfig(Section):
     """Stop early once the mean training return reaches this."""
 
 
+CORE_SOURCES = ("rllib-ppo", "pendulum-two-mode")
+
+
 class CollectConfig(Section):
-    source: Literal["rllib-ppo", "maze2d-controller", "pendulum-two-mode"] = "rllib-ppo"
+    source: str = "rllib-ppo"
     """Who generates the data: an RLlib PPO expert, (env.id maze2d-*) the D4RL-style PD waypoint controller, or
     (InvertedPendulum-v5) two scripted controllers, one rewarded (``envs.pendulum_modes``)."""
     steps: int | None = Field(None, gt=0)
-    """maze2d-controller: total steps (None: rayexp.maze_data.DEFAULT_STEPS; D4RL used 1M / 2M / 4M)."""
+    """maze2d-controller: total steps (None: rayexp.families.maze2d.data.DEFAULT_STEPS; D4RL used 1M / 2M / 4M)."""
     episodes: int = Field(40, gt=0)
     """rllib-ppo: episodes to record; maze2d-controller: episodes per reference score (random / controller)."""
     num_env_runners: int = Field(2, ge=1)
@@ -230,6 +236,16 @@ class ExperimentConfig(Section):
         if not v or "/" in v or v.startswith("."):
             raise ValueError("must be a plain folder name (no '/', not starting with '.')")
         return v
+
+    @model_validator(mode="after")
+    def _collect_source(self) -> "ExperimentConfig":
+        from rayexp.families import family_for
+
+        sources = [*CORE_SOURCES, *family_for(self.env.id, self.env.family).collect_sources]
+        if self.collect.source not in sources:
+            raise ValueError(f"collect.source {self.collect.source!r} is not available for env.id {self.env.id!r}; "
+                             f"choose from {sources}")
+        return self
 
     @model_validator(mode="after")
     def _stages(self) -> "ExperimentConfig":

@@ -12,6 +12,7 @@ import pandas as pd
 from rayexp import console
 from rayexp.config import ExperimentConfig
 from rayexp.errors import ConfigError, RayexpError
+from rayexp.families import Family, family_for, hook, load_ref
 from rayexp.runs import Run, append_metrics, dataset_path
 from rayexp.store import EpisodeStore
 
@@ -77,6 +78,10 @@ def check_resources(cfg: ExperimentConfig, stages: list[str] | None = None) -> N
                               f"but the Ray cluster has {gpus}; set train.use_gpu=false or lower train.num_workers")
 
 
+def family_of(cfg: ExperimentConfig) -> Family:
+    return family_for(cfg.env.id, cfg.env.family)
+
+
 def check_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) -> None:
     """Before Ray starts: every stage to evaluate has a checkpoint of its configured method (checked in the driver,
     not in an actor); for the generic evaluation also that it is a policy whose shapes fit the env's spaces."""
@@ -89,7 +94,7 @@ def check_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = N
     for stage in stages:
         if run.model_path(stage).exists():
             check_stage_checkpoint(cfg, stage, run.model_path(stage))
-    if cfg.env.id.startswith(("maze2d-", "roundabout-")):  # their own rows and checks (maze_eval, roundabout_eval)
+    if family_of(cfg).evaluate:  # a family with its own evaluation checks its own models
         return
     missing = [m for m in stages if not run.model_path(m).exists()]
     if missing:
@@ -134,8 +139,9 @@ def run_collect(cfg: ExperimentConfig, run: Run, overwrite: bool = False) -> Epi
         log.info("dataset %s exists; reusing it", out)
         return EpisodeStore(out)
     t0 = time.perf_counter()
-    if cfg.collect.source == "maze2d-controller":
-        store = _collect_maze(cfg, out, overwrite)
+    family = family_of(cfg)
+    if cfg.collect.source in family.collect_sources:
+        store = load_ref(family.collect_sources[cfg.collect.source], f"collect.source {cfg.collect.source}")(cfg, out, overwrite)
     elif cfg.collect.source == "pendulum-two-mode":
         store = _collect_two_mode(cfg, out, overwrite)
     else:
@@ -143,15 +149,6 @@ def run_collect(cfg: ExperimentConfig, run: Run, overwrite: bool = False) -> Epi
     log.info("collected %d episodes in %.1f s", len(store), time.perf_counter() - t0)
     console.stage_done(f"collect: {len(store)} episodes", time.perf_counter() - t0, out)
     return store
-
-
-def _collect_maze(cfg: ExperimentConfig, out: Path, overwrite: bool) -> EpisodeStore:
-    from rayexp.maze_data import make_maze_dataset
-
-    if not cfg.env.id.startswith("maze2d-"):
-        raise RayexpError(f"collect.source=maze2d-controller needs env.id maze2d-umaze|medium|large, not {cfg.env.id!r}")
-    return make_maze_dataset(cfg.env.id.removeprefix("maze2d-"), cfg.collect.steps, out, cfg.collect.num_env_runners,
-                             cfg.seed, overwrite, cfg.env.max_episode_steps, ref_episodes=cfg.collect.episodes)
 
 
 def _collect_two_mode(cfg: ExperimentConfig, out: Path, overwrite: bool) -> EpisodeStore:
@@ -259,19 +256,13 @@ def _evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) 
     from rayexp.evaluate import evaluate, summarize
     from rayexp.report import write_eval_tables
 
-    if cfg.evaluate.gpus_per_actor > 0 and cfg.env.id.startswith(("maze2d-", "roundabout-")):
-        raise ConfigError(f"evaluate.gpus_per_actor: the {cfg.env.id} evaluator runs its policies on CPUs; "
+    family = family_of(cfg)
+    if cfg.evaluate.gpus_per_actor > 0 and not family.gpu_evaluation:
+        raise ConfigError(f"evaluate.gpus_per_actor: the {family.name} evaluator runs its policies on CPUs; "
                           "set evaluate.gpus_per_actor=0 (GPU evaluation covers the gym environments)")
-    if cfg.env.id.startswith("maze2d-"):  # open-loop plans + inverse dynamics, Table B.6 rows (rayexp.maze_eval)
-        from rayexp.maze_eval import run_maze_evaluate
-
-        if models:
-            cfg = cfg.model_copy(update={"evaluate": cfg.evaluate.model_copy(update={"models": list(models)})})
-        return run_maze_evaluate(cfg, run, keep_others=bool(models))
-    if cfg.env.id.startswith("roundabout-"):  # OOC and ID traffic, crashes and reward over seeds (rayexp.roundabout_eval)
-        from rayexp.roundabout_eval import run_roundabout_evaluate
-
-        return run_roundabout_evaluate(cfg, run, models)
+    own = hook(family, "evaluate")
+    if own is not None:  # the family's rows, tables and figures (e.g. Maze2D's Table B.6, the roundabout's traffic)
+        return own(cfg, run, models)
     explicit = bool(models)
     models = models or cfg.evaluation_stages()
     paths = {m: str(run.model_path(m)) for m in models}

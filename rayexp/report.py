@@ -7,6 +7,7 @@ import pandas as pd
 
 from rayexp.artifacts import markdown_table, save_figure
 from rayexp.errors import RayexpError
+from rayexp.families import Family, family_for, hook
 
 
 def eval_summary(run_path: Path) -> pd.DataFrame:
@@ -111,6 +112,15 @@ def write_report_folder(run_path: Path, out: Path, text: str) -> Path:
     return out / "report.md"
 
 
+def run_family(run_path: Path) -> Family:
+    """The family of the env in the run's recorded config (the core's gymnasium path when it names none)."""
+    import yaml
+
+    recorded = run_path / "config.yaml"
+    env = (yaml.safe_load(recorded.read_text()) or {}).get("env") or {} if recorded.is_file() else {}
+    return family_for(env.get("id", ""), env.get("family"))
+
+
 def run_report(run_path: Path) -> str:
     if not run_path.is_dir():
         raise RayexpError(f"run {run_path} does not exist; list runs with `ls runs/`")
@@ -136,15 +146,15 @@ def run_report(run_path: Path) -> str:
         t31 = table_3_1_markdown(run_path, df)
         if t31:
             text += ["", t31]
-    if (run_path / "roundabout_eval.parquet").exists():  # OOC / ID traffic tables and Fig. 2.3 (rayexp.roundabout_report)
-        from rayexp.roundabout_report import roundabout_report
-
-        text += ["", roundabout_report(run_path)]
+    family_section = hook(run_family(run_path), "report")
+    extra = family_section(run_path) if family_section else None
+    if extra:  # e.g. the roundabout's OOC / ID traffic tables and Fig. 2.3, Maze2D's Table B.6 rows
+        text += ["", extra]
     metrics_path = run_path / "metrics.parquet"
     if metrics_path.exists():
         plot = plot_training(pd.read_parquet(metrics_path), run_path / "training.png")
         if plot:
             text.append(f"training curves: {plot}")
-    if df is None and not metrics_path.exists():
+    if df is None and not metrics_path.exists() and not extra:
         raise RayexpError(f"run {run_path} has no results yet (no eval.parquet or metrics.parquet)")
     return "\n".join(text)

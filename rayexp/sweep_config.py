@@ -137,9 +137,10 @@ class SweepConfig(_Strict):
     def metrics(self, cfg: ExperimentConfig | None = None) -> tuple[str, ...]:
         """The metric names every trial reports."""
         if self.eval_only:
-            from rayexp.sweep_scores import WAYPOINT_METRICS, is_waypoint_planner
+            from rayexp.families import family_for, hook
 
-            return WAYPOINT_METRICS if cfg is not None and is_waypoint_planner(cfg, self.model_stage) else EVAL_METRICS
+            family_metrics = hook(family_for(cfg.env.id, cfg.env.family), "sweep_metrics") if cfg is not None else None
+            return (family_metrics and family_metrics(cfg, self.model_stage)) or EVAL_METRICS
         return TRAIN_METRICS + (EVAL_METRICS if self.eval_episodes else ())
 
 

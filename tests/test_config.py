@@ -69,7 +69,7 @@ def test_students_train_after_the_teachers_they_load():
 @pytest.mark.parametrize("name", sorted(p.name for p in (Path(__file__).parents[1] / "tune_configs").glob("*.yaml")))
 def test_every_shipped_config_validates(name):
     """What the README tells users to run must at least load: experiment, SMAX and sweep configs alike."""
-    from rayexp.smax_config import load_smax_config
+    from rayexp.families.smax.config import load_smax_config
     from rayexp.sweep_config import read_sweep
 
     path = Path(__file__).parents[1] / "tune_configs" / name
@@ -96,7 +96,7 @@ def _heavy_modules_after(statement: str, modules: tuple[str, ...]) -> list[str]:
 
 def test_validating_a_smax_config_imports_neither_rllib_nor_jax():
     """`rayexp smax ... --config` refuses a bad key in one line before the heavy imports (issue #16)."""
-    loaded = _heavy_modules_after("from rayexp.smax_config import load_smax_config; "
+    loaded = _heavy_modules_after("from rayexp.families.smax.config import load_smax_config; "
                                   "load_smax_config('tune_configs/smax_3v3.yaml')", ("ray.rllib", "jax"))
     assert loaded == []
 

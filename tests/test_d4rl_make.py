@@ -14,7 +14,7 @@ from rayexp.store import DatasetMeta, Episode, EpisodeStore, write_dataset
 
 
 def test_sac_tiers_have_d4rl_return_ordering(tmp_path, ray_session):
-    from rayexp.d4rl_make import make_d4rl
+    from rayexp.families.mujoco.make_d4rl import make_d4rl
 
     out = tmp_path / "ip"
     tiers = make_d4rl("InvertedPendulum-v5", out, steps=1200, target_return=15.0, tier_steps=300, num_env_runners=1,
@@ -52,7 +52,7 @@ def test_sac_tiers_have_d4rl_return_ordering(tmp_path, ray_session):
 
 def test_sac_resume_keeps_its_replay_buffer_and_update_count(tmp_path, ray_session):
     """The checkpoint holds rayexp's transition buffer: a second call continues from it instead of refilling."""
-    from rayexp.d4rl_make import make_d4rl, sac_config
+    from rayexp.families.mujoco.make_d4rl import make_d4rl, sac_config
 
     out = tmp_path / "ip"
     kwargs = dict(target_return=1e9, tier_steps=100, num_env_runners=1, max_episode_steps=50, learning_starts=100,
@@ -171,7 +171,7 @@ def test_table_3_4_cells_come_from_the_shipped_ablation_config(tmp_path):
 def test_tier_recording_stops_near_the_requested_steps():
     """Recording asks for episodes by the policy's own mean length: 100k steps of 362-step episodes come to at
     most one round's spread above 100k (the hopper medium tier once held 362k)."""
-    from rayexp.d4rl_make import episodes_to_request
+    from rayexp.families.mujoco.make_d4rl import episodes_to_request
 
     lengths: list[int] = []
     while sum(lengths) < 100_000:

@@ -47,6 +47,26 @@ def test_envs_and_algorithms_import_nothing_of_rayexp():
     assert wrong == []
 
 
+TOP = ("rayexp.cli", "rayexp.bench")
+"""The layers above the families: the commands and the benchmarks."""
+
+
+def test_the_core_reaches_families_only_through_the_plugin_contract():
+    """No core module imports a family's modules; the core calls them by their ``Family`` hooks."""
+    def is_core(m: str) -> bool:
+        return m.startswith("rayexp") and not m.startswith(("rayexp.families.", *TOP))
+
+    wrong = sorted(f"{m} -> {t}" for m, ts in import_graph().items() if is_core(m)
+                   for t in ts if t.startswith("rayexp.families."))
+    assert wrong == []
+
+
+def test_no_file_is_long():
+    long = sorted(f"{f.relative_to(ROOT)}: {n}" for f in module_names().values()
+                  if (n := len(f.read_text().splitlines())) > 420)
+    assert long == []
+
+
 def test_no_import_cycles():
     graph = import_graph()
     try:

@@ -30,3 +30,43 @@ class Reach1D(gym.Env):
 
 if "Reach1D-v0" not in gym.registry:
     gym.register("Reach1D-v0", entry_point=Reach1D)
+
+
+def scripted_reach_data(cfg, out, overwrite):
+    """A user family's data source (``collect.source: scripted``): a proportional controller's episodes."""
+    from rayexp.store import DatasetMeta, Episode, write_dataset
+
+    env, episodes = gym.make("Reach1D-v0"), []
+    for k in range(cfg.collect.episodes):
+        obs, _ = env.reset(seed=cfg.seed + k)
+        observations, actions, rewards, done = [], [], [], False
+        while not done:
+            action = np.clip([-2.0 * obs[0]], -1, 1).astype(np.float32)
+            observations.append(obs)
+            actions.append(action)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            rewards.append(reward)
+            done = terminated or truncated
+        timeouts = np.zeros(len(rewards), bool)
+        timeouts[-1] = True
+        episodes.append(Episode(np.array(observations), np.array(actions), np.array(rewards, np.float32),
+                                np.zeros(len(rewards), bool), timeouts, final_observation=obs, seed=cfg.seed + k,
+                                policy="scripted"))
+    meta = DatasetMeta(env_id=cfg.env.id, obs_dim=2, act_dim=1, source="scripted")
+    return write_dataset(out, episodes, meta, overwrite=overwrite)
+
+
+def reach_report(run_path):
+    """A user family's report section."""
+    return f"## Reach1D family\n\n{len(list((run_path / 'models').glob('*.pt')))} trained stage(s)"
+
+
+def _family():
+    from rayexp.families import Family
+
+    return Family("reach", env_prefixes=("tests.user_envs:Reach1D",),
+                  collect_sources={"scripted": "tests.user_envs:scripted_reach_data"},
+                  report="tests.user_envs:reach_report")
+
+
+FAMILY = _family()

@@ -1,5 +1,5 @@
 """SAC speed: env steps/s while training (one update of batch 256 per env step) through rayexp's tier-making SAC
-(RLlib env runners, ``rayexp.sac_rllib.RayexpSAC``) against a minimal plain PyTorch loop on the same env, batch,
+(RLlib env runners, ``rayexp.families.mujoco.sac.RayexpSAC``) against a minimal plain PyTorch loop on the same env, batch,
 networks and update, and against RLlib's stock SAC, all measured in one run."""
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def plain_loop_rate(env_id: str, hidden: tuple[int, ...], batch: int, learning_s
 def rllib_rate(env_id: str, hidden: tuple[int, ...], batch: int, learning_starts: int, steps: int, repeats: int,
                runners: int, stock: bool) -> list[float]:
     """Env steps/s of ``train()`` calls of ``steps`` env steps each, once learning has started."""
-    from rayexp.d4rl_make import sac_config
+    from rayexp.families.mujoco.make_d4rl import sac_config
 
     algo = sac_config(env_id, runners, 0, hidden=hidden, batch_size=batch, learning_starts=learning_starts,
                       buffer_capacity=learning_starts + (repeats + 2) * steps + 1000, steps_per_iteration=steps,

@@ -46,7 +46,7 @@ def mappo_training_rate(env_name: str, batched: bool, games: int, runners: int, 
     """Env steps/s of ``iterations`` MAPPO ``train()`` calls (sampling and learning) after one warm-up call;
     ``runners`` env runner actors share the ``games`` (0: one runner in the driver)."""
     from algorithms.mappo_settings import MAPPOSettings
-    from rayexp.smax_mappo import build_algo, sampled_env_steps
+    from rayexp.families.smax.mappo import build_algo, sampled_env_steps
 
     settings = MAPPOSettings(num_env_runners=runners, num_envs_per_env_runner=games // max(runners, 1),
                              batched_envs=batched, train_batch_size=batch, minibatch_size=min(batch, 1600),

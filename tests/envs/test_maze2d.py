@@ -31,7 +31,7 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def store(ray_session, tmp_path_factory):  # the suite's one local Ray (tests/conftest.py): no second ray.init
-    from rayexp.maze_data import make_maze_dataset
+    from rayexp.families.maze2d.data import make_maze_dataset
 
     out = tmp_path_factory.mktemp("maze") / "umaze"
     return make_maze_dataset("umaze", steps=STEPS, out=out, num_chunks=CHUNKS, seed=3, action_noise=0.3, ref_episodes=3)

@@ -47,7 +47,7 @@ def test_discrete_store_becomes_integer_rllib_actions(tmp_path):
 
 
 def test_random_condition_changes_only_visible_types():
-    from rayexp.roundabout_eval import randomize_types
+    from rayexp.families.roundabout.evaluate import randomize_types
 
     torch.manual_seed(0)
     obs = torch.zeros(64, 5, len(FEATURES))
@@ -66,7 +66,7 @@ def test_lockstep_rollouts_equal_one_episode_at_a_time():
     """Batched evaluation gives each episode exactly what the plain closed loop gives it (deterministic policy)."""
     from envs.registry import make_env
     from rayexp.evaluate import run_episode
-    from rayexp.roundabout_eval import run_lockstep
+    from rayexp.families.roundabout.evaluate import run_lockstep
 
     def policy(x):  # IDLE when the first other vehicle is far, else SLOWER: depends on each row's own observation
         far = (x[:, -1, 7:9] - x[:, -1, 1:3]).norm(dim=-1) > 0.2
@@ -83,13 +83,13 @@ def test_lockstep_rollouts_equal_one_episode_at_a_time():
 
 
 def test_discounted_return_to_go():
-    from rayexp.roundabout_values import discounted_rtg
+    from rayexp.families.roundabout.values import discounted_rtg
 
     assert np.allclose(discounted_rtg(np.array([1.0, 2.0, 4.0]), 0.5), [1 + 0.5 * 2 + 0.25 * 4, 2 + 0.5 * 4, 4])
 
 
 def test_crashes_and_reward_are_averaged_per_seed_then_over_seeds():
-    from rayexp.roundabout_eval import summarize_roundabout
+    from rayexp.families.roundabout.evaluate import summarize_roundabout
 
     rows = []
     for k, crash_rate in enumerate([0.1, 0.2, 0.3]):
@@ -175,7 +175,7 @@ def test_roundabout_rows_do_not_depend_on_the_actor_count(ray_session, tmp_path)
     from algorithms.base import DataSpec
     from algorithms.registry import make_method
     from envs.registry import make_env
-    from rayexp.roundabout_eval import evaluate_roundabout
+    from rayexp.families.roundabout.evaluate import evaluate_roundabout
     from rayexp.runs import Run
     from rayexp.train import save_model
 

@@ -40,7 +40,7 @@ def test_unit_type_condition_reads_self_teammates_enemies(env):
 
 
 def test_round_episodes_one_sample_per_agent_with_unit_types(env):
-    from rayexp.smax_rounds import play_round, round_episodes
+    from rayexp.families.smax.rounds import play_round, round_episodes
 
     rng = np.random.default_rng(0)
     rec = play_round(env, [RandomAgent(rng), RandomAgent(rng)], seed=3, record=True)
@@ -80,7 +80,7 @@ class _CheckedAgent:
 
 @pytest.mark.parametrize("cond_mode", ["cross_attention", "concat"])
 def test_ego_diffusion_round_respects_masks(env, cond_mode):
-    from rayexp.smax_rounds import play_round
+    from rayexp.families.smax.rounds import play_round
 
     obs_dim, n_act = env.observation_space("ally_0").shape[0], env.action_space("ally_0").n
     torch.manual_seed(0)
@@ -95,7 +95,7 @@ def test_ego_diffusion_round_respects_masks(env, cond_mode):
 def test_mappo_trains_on_2v2_and_critic_reads_global_state(ray_session, env, batched):
     from algorithms.mappo_rllib import SHARED_POLICY
     from algorithms.mappo_settings import MAPPOSettings
-    from rayexp.smax_mappo import build_algo
+    from rayexp.families.smax.mappo import build_algo
 
     s = MAPPOSettings(num_env_runners=0, train_batch_size=128, minibatch_size=128, num_epochs=2, total_env_steps=256,
                       hidden=[32], critic_hidden=[32], num_envs_per_env_runner=4, batched_envs=batched)
@@ -132,7 +132,7 @@ def test_ippo_switch_gives_a_local_critic(env):
 
 
 def test_parallel_evaluation_same_with_1_and_2_actors(ray_session, tmp_path, env):
-    from rayexp.smax_eval import evaluate_teams, success_summary
+    from rayexp.families.smax.evaluate import evaluate_teams, success_summary
 
     obs_dim, n_act = int(env.observation_space("ally_0").shape[0]), int(env.action_space("ally_0").n)
     torch.manual_seed(0)
@@ -154,7 +154,7 @@ def test_parallel_evaluation_same_with_1_and_2_actors(ray_session, tmp_path, env
 def test_success_table_mean_and_se_over_seeds(tmp_path):
     import pandas as pd
 
-    from rayexp.smax_report import plot_condition_modes, plot_improvement, plot_k_replaced, success_table
+    from rayexp.families.smax.report import plot_condition_modes, plot_improvement, plot_k_replaced, success_table
 
     rows = []
     for env, row, wins in (("smax-2v2-hard-id-test", "ID (AAA)", [[1, 1], [1, 0]]), ("smax-2v2-hard-test", "hard", [[0, 0], [1, 0]])):
@@ -192,7 +192,7 @@ def test_score_agent_follows_plan_rows_between_replans():
 
 @pytest.mark.slow  # a fresh Ray task compiles the env (~15-30 s); the real run covers this path too
 def test_collect_writes_per_agent_episodes_with_unit_types(ray_session, tmp_path):
-    from rayexp.smax_rounds import collect_mappo_data
+    from rayexp.families.smax.rounds import collect_mappo_data
     from rayexp.store import EpisodeStore
 
     torch.manual_seed(0)
@@ -215,7 +215,7 @@ def test_mappo_checkpoints_and_resumes(ray_session, tmp_path):
 
     from algorithms.mappo_settings import MAPPOSettings
     from algorithms.smax_agents import load_actor
-    from rayexp.smax_mappo import train_mappo
+    from rayexp.families.smax.mappo import train_mappo
 
     s = MAPPOSettings(num_env_runners=0, train_batch_size=100, minibatch_size=100, num_epochs=1, total_env_steps=100,
                       hidden=[16], critic_hidden=[16], checkpoint_every=1)
@@ -231,9 +231,9 @@ def test_mappo_checkpoints_and_resumes(ray_session, tmp_path):
 
 def test_team_grammar_replaces_k_agents(tmp_path, env):
     from rayexp.errors import ConfigError, RayexpError
-    from rayexp.smax_config import load_smax_config
-    from rayexp.smax_eval import SMAXEvalWorker, parse_team
-    from rayexp.smax_report import team_label
+    from rayexp.families.smax.config import load_smax_config
+    from rayexp.families.smax.evaluate import SMAXEvalWorker, parse_team
+    from rayexp.families.smax.report import team_label
 
     assert [parse_team(t, ["bc"]) for t in ("mappo", "mappo+bc", "mappo+2*bc", "mappo+2*random")] == \
         [(None, 0), ("bc", 1), ("bc", 2), ("random", 2)]
@@ -269,7 +269,7 @@ def test_with_unit_types_rewrites_only_visible_units(env):
 
 
 def test_futures_figure_plans_each_condition_from_one_start(tmp_path, env):
-    from rayexp.smax_futures import plot_futures, predict_futures
+    from rayexp.families.smax.futures import plot_futures, predict_futures
 
     obs_dim, n_act = env.observation_space("ally_0").shape[0], env.action_space("ally_0").n
     torch.manual_seed(0)
@@ -288,10 +288,10 @@ def test_futures_figure_plans_each_condition_from_one_start(tmp_path, env):
 def test_report_names_commit_config_and_mappo_budget_of_each_run(ray_session, tmp_path):
     import pandas as pd
 
+    from rayexp.families.smax.config import load_smax_config
+    from rayexp.families.smax.pipeline import open_smax_run, run_mappo
+    from rayexp.families.smax.report import smax_report
     from rayexp.runs import git_commit
-    from rayexp.smax_config import load_smax_config
-    from rayexp.smax_pipeline import open_smax_run, run_mappo
-    from rayexp.smax_report import smax_report
 
     cfg = load_smax_config(None, ["name=tiny", "n_units=2", "mappo.num_env_runners=0", "mappo.train_batch_size=64",
                                   "mappo.minibatch_size=64", "mappo.num_epochs=1", "mappo.total_env_steps=64",

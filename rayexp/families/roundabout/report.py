@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from rayexp.artifacts import markdown_table, save_figure
-from rayexp.roundabout_eval import RANDOM_SUFFIX, summarize_roundabout
+from rayexp.families.roundabout.evaluate import RANDOM_SUFFIX, summarize_roundabout
 
 # Thesis Table A.5 (mean (s.e.) over 3 seeds, OOD = mixed traffic): params, reward, reward s.e., crashes, crashes s.e.
 THESIS_A5 = {
@@ -103,9 +103,12 @@ def plot_fig_2_3(summary: pd.DataFrame, out: Path) -> Path:
     return save_figure(fig, out)
 
 
-def roundabout_report(run_path: str | Path) -> str:
-    """Markdown for a roundabout run; writes fig_2_3.png, table_a5.{md,csv}, table_a6.{md,csv}."""
+def roundabout_report(run_path: str | Path) -> str | None:
+    """Markdown for a roundabout run; writes fig_2_3.png, table_a5.{md,csv}, table_a6.{md,csv}. None before its
+    first evaluation."""
     run_path = Path(run_path)
+    if not (run_path / "roundabout_eval.parquet").exists():
+        return None
     summary = summarize_roundabout(pd.read_parquet(run_path / "roundabout_eval.parquet"))
     text = ["## Roundabout (OOC = test mixtures, ID = training compositions; mean ± s.e. over seeds)", "",
             markdown_table(summary)]
@@ -120,7 +123,7 @@ def roundabout_report(run_path: str | Path) -> str:
     values = run_path / "roundabout_values.parquet"
     values = pd.read_parquet(values) if values.exists() else pd.DataFrame()
     if not values.empty:
-        from rayexp.roundabout_values import plot_fig_2_2
+        from rayexp.families.roundabout.values import plot_fig_2_2
 
         text.append(f"values vs return-to-go: {plot_fig_2_2(values, run_path / 'fig_2_2.png')}")
     return "\n".join(text)

@@ -14,8 +14,8 @@ import yaml
 
 from rayexp.artifacts import markdown_table, save_figure
 from rayexp.errors import RayexpError
+from rayexp.families.smax.evaluate import success_summary, team_parts
 from rayexp.runs import atomic_write_text
-from rayexp.smax_eval import success_summary, team_parts
 
 COND_MODES = ("none", "concat", "cross_attention")
 

@@ -8,7 +8,7 @@ whichever Ray task gets it. Each (method, traffic, seed k) is one Ray task runni
 batched policy call per step (``run_lockstep``; replanning every step, Algorithm 1), torch seeded by the seed's first
 episode: the batches never depend on ``evaluate.num_actors``, which only caps the tasks in flight, so 1 actor and N
 give the same rows.
-Rows go to RUN/roundabout_eval.parquet; ``rayexp.roundabout_report`` turns them into the tables and figure.
+Rows go to RUN/roundabout_eval.parquet; ``rayexp.families.roundabout.report`` turns them into the tables and figure.
 """
 from __future__ import annotations
 
@@ -205,7 +205,7 @@ def run_roundabout_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] |
     summary.to_csv(run.path / "roundabout_summary.csv", index=False)
     rllib = [m for m in methods(cfg, run) if m.kind == "rllib"]
     if rllib:  # Fig. 2.2 data, when an RLlib method was evaluated now
-        from rayexp.roundabout_values import values_vs_rtg
+        from rayexp.families.roundabout.values import values_vs_rtg
 
         values_vs_rtg(cfg, run, rllib, traffic_envs(cfg.env.id), episodes=min(cfg.evaluate.episodes, 10))
     return summary

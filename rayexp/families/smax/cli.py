@@ -20,8 +20,8 @@ def smax_options(fn):
 
 def _setup(config_path, overrides, run_dir, address):
     from rayexp.cluster import init_ray
-    from rayexp.smax_config import load_smax_config
-    from rayexp.smax_pipeline import open_smax_run
+    from rayexp.families.smax.config import load_smax_config
+    from rayexp.families.smax.pipeline import open_smax_run
 
     cfg = load_smax_config(config_path, list(overrides))
     if address:
@@ -41,7 +41,7 @@ def smax():
 @fail_cleanly
 def mappo_cmd(config_path, overrides, run_dir, address):
     """Train MAPPO (mappo.critic=local: IPPO) on the split's training teams; rerun to resume."""
-    from rayexp.smax_pipeline import run_mappo
+    from rayexp.families.smax.pipeline import run_mappo
 
     cfg, path = _setup(config_path, overrides, run_dir, address)
     run_mappo(cfg, path, echo=click.echo)
@@ -53,7 +53,7 @@ def mappo_cmd(config_path, overrides, run_dir, address):
 @fail_cleanly
 def collect_cmd(config_path, overrides, run_dir, address, overwrite):
     """Record successful MAPPO rounds as per-agent episodes into RUN/data."""
-    from rayexp.smax_pipeline import run_collect
+    from rayexp.families.smax.pipeline import run_collect
 
     cfg, path = _setup(config_path, overrides, run_dir, address)
     s = run_collect(cfg, path, overwrite=overwrite)
@@ -67,7 +67,7 @@ def collect_cmd(config_path, overrides, run_dir, address, overwrite):
 @fail_cleanly
 def train_cmd(config_path, overrides, run_dir, address, stages, retrain):
     """Train the planner / BC stages of `models` on the run's data (Ray Train)."""
-    from rayexp.smax_pipeline import run_train
+    from rayexp.families.smax.pipeline import run_train
 
     cfg, path = _setup(config_path, overrides, run_dir, address)
     run_train(cfg, path, list(stages) or None, retrain=retrain)
@@ -78,8 +78,8 @@ def train_cmd(config_path, overrides, run_dir, address, stages, retrain):
 @fail_cleanly
 def evaluate_cmd(config_path, overrides, run_dir, address):
     """Play evaluate.teams on the ID and OOC test teams over parallel Ray actors; print the table."""
-    from rayexp.smax_pipeline import run_evaluate
-    from rayexp.smax_report import smax_report
+    from rayexp.families.smax.pipeline import run_evaluate
+    from rayexp.families.smax.report import smax_report
 
     cfg, path = _setup(config_path, overrides, run_dir, address)
     run_evaluate(cfg, path)
@@ -91,9 +91,9 @@ def evaluate_cmd(config_path, overrides, run_dir, address):
 @fail_cleanly
 def all_cmd(config_path, overrides, run_dir, address):
     """mappo -> collect -> train -> evaluate -> table, each stage resumed or reused when already done."""
-    from rayexp import smax_pipeline as p
+    from rayexp.families.smax import pipeline as p
+    from rayexp.families.smax.report import smax_report
     from rayexp.runs import Run
-    from rayexp.smax_report import smax_report
 
     cfg, path = _setup(config_path, overrides, run_dir, address)
     p.run_mappo(cfg, path, echo=click.echo)
@@ -113,7 +113,7 @@ def all_cmd(config_path, overrides, run_dir, address):
 def report_cmd(runs, out):
     """Table A.10-style success table (rows from every run given: e.g. a simple and a hard run) and Figs. 2.4, 2.11
     (condition modes, when several were evaluated) and A.16 (k agents replaced, teams mappo+k*<stage>)."""
-    from rayexp.smax_report import smax_report
+    from rayexp.families.smax.report import smax_report
 
     if not runs:
         raise RayexpError("give at least one SMAX run folder")
@@ -128,7 +128,7 @@ def report_cmd(runs, out):
 @fail_cleanly
 def futures_cmd(run, stage, samples, seed):
     """Fig. 2.5: the futures a planner stage predicts from one start under different enemy unit types (RUN/fig_2_5.png)."""
-    from rayexp.smax_futures import futures_figure
+    from rayexp.families.smax.futures import futures_figure
 
     run = Path(run)
     click.echo(futures_figure(run / "models" / f"{stage}.pt", run / "data", run / "fig_2_5.png", samples, seed))

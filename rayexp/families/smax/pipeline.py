@@ -15,7 +15,7 @@ import yaml
 
 from rayexp.artifacts import write_rows
 from rayexp.errors import RayexpError
-from rayexp.smax_config import SMAXConfig
+from rayexp.families.smax.config import SMAXConfig
 
 log = logging.getLogger("rayexp")
 
@@ -40,7 +40,7 @@ def actor_path(path: Path) -> Path:
 
 
 def run_mappo(cfg: SMAXConfig, path: Path, echo: Callable[[str], None] = print) -> pd.DataFrame:
-    from rayexp.smax_mappo import train_mappo
+    from rayexp.families.smax.mappo import train_mappo
 
     metrics = train_mappo(cfg.mappo, cfg.train_env, path / "mappo", cfg.seed, echo=echo)
     if len(metrics):
@@ -51,7 +51,7 @@ def run_mappo(cfg: SMAXConfig, path: Path, echo: Callable[[str], None] = print) 
 
 
 def run_collect(cfg: SMAXConfig, path: Path, overwrite: bool = False):
-    from rayexp.smax_rounds import collect_mappo_data
+    from rayexp.families.smax.rounds import collect_mappo_data
     from rayexp.store import EpisodeStore
 
     if (path / "data").exists() and not overwrite:
@@ -83,7 +83,7 @@ def run_train(cfg: SMAXConfig, path: Path, stages: list[str] | None = None, retr
 def run_evaluate(cfg: SMAXConfig, path: Path) -> pd.DataFrame:
     """Evaluate ``evaluate.teams``; their rows replace earlier ones in eval_rounds.parquet, other teams' rows are
     kept (so adding a team costs only its rounds; delete the file to start over)."""
-    from rayexp.smax_eval import evaluate_teams, parse_team
+    from rayexp.families.smax.evaluate import evaluate_teams, parse_team
 
     egos = sorted({parse_team(t, list(cfg.models))[0] for t in cfg.evaluate.teams} - {None, "random"})
     missing = [e for e in egos if not (path / "models" / f"{e}.pt").exists()]

@@ -10,7 +10,7 @@ import pandas as pd
 
 from rayexp.cluster import run_round_robin
 from rayexp.errors import RayexpError
-from rayexp.smax_rounds import play_round
+from rayexp.families.smax.rounds import play_round
 
 ROUND_STRIDE = 100_000  # round seed = base + ROUND_STRIDE * seed_index + round
 

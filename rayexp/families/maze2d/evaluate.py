@@ -166,7 +166,20 @@ def run_maze_evaluate(cfg, run, keep_others: bool = False) -> pd.DataFrame:
             f"{meta.ref_max_score:.1f}); thesis_score is on D4RL's maze2d (Table B.6), for reference only.\n")
     (run.path / "maze_table.md").write_text(markdown_table(table) + note)
     if "planner" in cfg.models and run.model_path("planner").exists():
-        from rayexp.maze_figure import maze_figure
+        from rayexp.families.maze2d.figure import maze_figure
 
         maze_figure(cfg, run)
     return table
+
+
+def evaluate_run(cfg, run, models: list[str] | None = None) -> pd.DataFrame:
+    """The family's evaluate hook: every table row, or with ``models`` only theirs (the other rows are kept)."""
+    if models:
+        cfg = cfg.model_copy(update={"evaluate": cfg.evaluate.model_copy(update={"models": list(models)})})
+    return run_maze_evaluate(cfg, run, keep_others=bool(models))
+
+
+def maze_report(run_path: Path) -> str | None:
+    """The family's report section: the Table B.6 rows written by the last evaluation."""
+    table = Path(run_path) / "maze_table.md"
+    return f"## Maze2D (Table B.6 layout)\n\n{table.read_text().strip()}" if table.is_file() else None

@@ -36,7 +36,7 @@ def sac_config(env_id: str, num_env_runners: int, seed: int, max_episode_steps: 
                buffer_capacity: int = 1_000_000, steps_per_iteration: int = 1000, rollout_fragment_length: int = 25,
                training_intensity: float | None = 256.0, batch_size: int = 256, stock: bool = False):
     """RLlib SAC (new API stack) on a gymnasium env made by ``envs.registry.make_env``, trained by
-    ``rayexp.sac_rllib.RayexpSAC`` (``stock=True``: RLlib's own SAC learner, replay buffer and critic, for the
+    ``rayexp.families.mujoco.sac.RayexpSAC`` (``stock=True``: RLlib's own SAC learner, replay buffer and critic, for the
     benchmark only).
 
     ``training_intensity`` is RLlib's replay ratio (trained / sampled steps): 256 with batch 256 is one
@@ -49,7 +49,7 @@ def sac_config(env_id: str, num_env_runners: int, seed: int, max_episode_steps: 
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
     from ray.tune.registry import register_env
 
-    from rayexp.sac_rllib import ConcatQSACCatalog, RayexpSAC
+    from rayexp.families.mujoco.sac import ConcatQSACCatalog, RayexpSAC
 
     def create(_ctx=None):
         from envs.registry import make_env

@@ -10,7 +10,7 @@ import pandas as pd
 
 from rayexp.artifacts import markdown_table, save_figure
 from rayexp.d4rl import normalized_score
-from rayexp.d4rl_make import TIERS
+from rayexp.families.mujoco.make_d4rl import TIERS
 from rayexp.store import EpisodeStore
 
 
