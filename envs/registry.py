@@ -17,6 +17,7 @@ from envs.errors import UnknownEnvError
 FAMILIES: dict[str, str] = {
     "maze2d-": "envs.maze2d:make_registered_env",
     "roundabout-": "envs.roundabout:make_registered_env",
+    "smax-": "envs.smax:make_smax_env",  # a PettingZoo ParallelEnv, not a gym.Env (its family steps it)
 }
 
 

@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from algorithms.registry import PLANNER_METHODS, SCORING_METHODS, MethodConfig
-from rayexp.errors import ConfigError
+from rayexp.errors import ConfigError, first_error
 
 
 class Section(BaseModel):
@@ -222,6 +222,9 @@ class ExperimentConfig(Section):
     evaluate: EvalConfig = EvalConfig()
     ray: RayConfig = RayConfig()
     tracking: TrackingConfig = TrackingConfig()
+    family: Any = None
+    """The env family's own section, typed by its ``Family.settings`` (e.g. SMAX's MAPPO and teams); None for a
+    family that takes none."""
 
     @field_validator("seeds")
     @classmethod
@@ -238,13 +241,10 @@ class ExperimentConfig(Section):
         return v
 
     @model_validator(mode="after")
-    def _collect_source(self) -> "ExperimentConfig":
-        from rayexp.families import family_for
+    def _family(self) -> "ExperimentConfig":
+        from rayexp.families import check_family_section
 
-        sources = [*CORE_SOURCES, *family_for(self.env.id, self.env.family).collect_sources]
-        if self.collect.source not in sources:
-            raise ValueError(f"collect.source {self.collect.source!r} is not available for env.id {self.env.id!r}; "
-                             f"choose from {sources}")
+        check_family_section(self, CORE_SOURCES)
         return self
 
     @model_validator(mode="after")
@@ -275,16 +275,7 @@ class ExperimentConfig(Section):
             tc = TrainConfig(**{**self.train.model_dump(), **self.models[stage].train})
             return tc if tc.seed is not None else tc.model_copy(update={"seed": self.seed})
         except ValidationError as e:
-            raise ValueError(f"models.{stage}.train: {_first_error(e)}") from None
-
-
-def _first_error(e: ValidationError) -> str:
-    err = e.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"])
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key"
-    return f"{loc}: {msg}" if loc else msg
+            raise ValueError(f"models.{stage}.train: {first_error(e)}") from None
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
@@ -327,7 +318,7 @@ def validate(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
         return ExperimentConfig.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
-        msg = _first_error(e)
+        msg = first_error(e)
         loc = err["loc"]
         if err["type"] == "missing" and len(loc) == 3 and loc[0] == "models" and loc[2] == "method":
             defined = sorted(k for k, v in (data.get("models") or {}).items() if isinstance(v, dict) and "method" in v)

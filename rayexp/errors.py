@@ -41,3 +41,13 @@ def one_line_error(e: BaseException) -> str | None:
                 return line
         e = cause if isinstance(cause, BaseException) else (e.__cause__ or e.__context__)
     return None
+
+
+def first_error(e) -> str:
+    """The first problem of a pydantic ``ValidationError`` as ``dotted.key: message``."""
+    err = e.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    return f"{loc}: {msg}" if loc else msg

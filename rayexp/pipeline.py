@@ -44,7 +44,7 @@ def check_collect(cfg: ExperimentConfig, run: Run, overwrite: bool = False) -> N
             raise RayexpError(f"collect --overwrite would replace the dataset that {', '.join(trained)} in {run.path} were "
                               "trained on; choose another name=... for new data (or delete those models first)")
         return
-    if not dataset_path(cfg, run).exists():
+    if not dataset_path(cfg, run).exists() and not family_of(cfg).collect:
         check_snapshots(cfg, run.path / "expert")
 
 
@@ -140,7 +140,9 @@ def run_collect(cfg: ExperimentConfig, run: Run, overwrite: bool = False) -> Epi
         return EpisodeStore(out)
     t0 = time.perf_counter()
     family = family_of(cfg)
-    if cfg.collect.source in family.collect_sources:
+    if family.collect:  # the family's own expert and recording (e.g. SMAX: MAPPO, then its won rounds)
+        store = hook(family, "collect")(cfg, run, overwrite)
+    elif cfg.collect.source in family.collect_sources:
         store = load_ref(family.collect_sources[cfg.collect.source], f"collect.source {cfg.collect.source}")(cfg, out, overwrite)
     elif cfg.collect.source == "pendulum-two-mode":
         store = _collect_two_mode(cfg, out, overwrite)

@@ -13,8 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rayexp.config import ExperimentConfig, _first_error, _UniqueKeyLoader, parse_overrides, set_path, validate
-from rayexp.errors import ConfigError
+from rayexp.config import ExperimentConfig, _UniqueKeyLoader, parse_overrides, set_path, validate
+from rayexp.errors import ConfigError, first_error
 
 TRAIN_METRICS = ("loss", "grad_norm")
 EVAL_METRICS = ("score", "return", "success_rate")
@@ -164,7 +164,7 @@ def read_sweep(path: str | Path, overrides: list[str] | None = None) -> tuple[Sw
     try:
         sweep = SweepConfig.model_validate(data)
     except ValidationError as e:
-        msg = _first_error(e)
+        msg = first_error(e)
         if e.errors()[0]["type"] == "extra_forbidden" and len(e.errors()[0]["loc"]) == 1:
             msg += f" (allowed: {', '.join(SweepConfig.model_fields)})"
         raise ConfigError(f"{path}: {msg}") from None

@@ -11,7 +11,7 @@ from rayexp.config import load_config
 from rayexp.errors import ConfigError
 from rayexp.families import ENTRY_POINT_GROUP, GYM, family_for, hook, load_ref, registered
 
-HOOKS = [f.name for f in fields(GYM) if f.name in ("settings", "collect", "evaluate", "report", "sweep_metrics", "sweep_score", "commands")]
+HOOKS = [f.name for f in fields(GYM) if f.name in ("settings", "check_config", "collect", "evaluate", "report", "sweep_metrics", "sweep_score", "commands")]
 
 
 @pytest.mark.parametrize("env_id, name", [("maze2d-umaze", "maze2d"), ("roundabout-v0", "roundabout"),

@@ -16,7 +16,7 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Any, Callable, Mapping
 
-from rayexp.errors import ConfigError
+from rayexp.errors import ConfigError, first_error
 
 ENTRY_POINT_GROUP = "rayexp.families"
 BUILTIN = ("rayexp.families.maze2d:FAMILY", "rayexp.families.roundabout:FAMILY", "rayexp.families.smax:FAMILY",
@@ -30,6 +30,8 @@ class Family:
     """The env ids this family owns (``env.id`` starts with one of them)."""
     settings: str | None = None
     """A pydantic model for the config's ``family:`` section (None: the family takes no section)."""
+    check_config: str | None = None
+    """``fn(cfg)`` raising ValueError on what the typed sections cannot check alone (e.g. teams vs. models)."""
     collect: str | None = None
     """``fn(cfg, run, overwrite) -> EpisodeStore`` replacing the core's RLlib expert + recording."""
     collect_sources: Mapping[str, str] = field(default_factory=dict)
@@ -93,3 +95,29 @@ def family_for(env_id: str, named: str | None = None) -> Family:
     if named:
         return _as_family(load_ref(named, "env.family"), named, "env.family")
     return next((f for f in registered() if f.owns(env_id)), GYM)
+
+
+def check_family_section(cfg, core_sources: tuple[str, ...]) -> None:
+    """An experiment config's family parts (raising ValueError, as a pydantic validator does): a data source the
+    core or the family has, the ``family:`` section typed by the family's settings, and the family's own checks."""
+    from pydantic import ValidationError
+
+
+    family = family_for(cfg.env.id, cfg.env.family)
+    sources = [*core_sources, *family.collect_sources]
+    if cfg.collect.source not in sources:
+        raise ValueError(f"collect.source {cfg.collect.source!r} is not available for env.id {cfg.env.id!r}; "
+                         f"choose from {sources}")
+    if family.settings is None:
+        if cfg.family is not None:
+            raise ValueError(f"family: the {family.name} family of env.id {cfg.env.id!r} takes no family section")
+        return
+    settings = load_ref(family.settings, f"family {family.name}'s settings")
+    if not isinstance(cfg.family, settings):
+        try:  # set in place: an assignment would validate the whole config again
+            cfg.__dict__["family"] = settings.model_validate(cfg.family or {})
+        except ValidationError as e:
+            raise ValueError(f"family.{first_error(e)}") from None
+    check = hook(family, "check_config")
+    if check is not None:
+        check(cfg)

@@ -229,9 +229,14 @@ def test_mappo_checkpoints_and_resumes(ray_session, tmp_path):
     assert not torch.equal(w0, load_actor(str(tmp_path / "actor.pt")).net[0].weight)  # trained on from the checkpoint
 
 
+TINY_MAPPO = ["family.mappo.num_env_runners=0", "family.mappo.train_batch_size=64", "family.mappo.minibatch_size=64",
+              "family.mappo.num_epochs=1", "family.mappo.total_env_steps=64", "family.mappo.hidden=[8]",
+              "family.mappo.critic_hidden=[8]", "family.mappo.num_envs_per_env_runner=4"]
+
+
 def test_team_grammar_replaces_k_agents(tmp_path, env):
+    from rayexp.config import load_config
     from rayexp.errors import ConfigError, RayexpError
-    from rayexp.families.smax.config import load_smax_config
     from rayexp.families.smax.evaluate import SMAXEvalWorker, parse_team
     from rayexp.families.smax.report import team_label
 
@@ -242,7 +247,7 @@ def test_team_grammar_replaces_k_agents(tmp_path, env):
             parse_team(bad, ["bc"])
     assert [team_label(t, 3) for t in ("mappo", "mappo+bc", "mappo+2*bc")] == ["3 MAPPO", "2 MAPPO + 1 bc", "1 MAPPO + 2 bc"]
     with pytest.raises(ConfigError, match="'mappo\\+3\\*bc' replaces 3 agents of a team of 2"):
-        load_smax_config(None, ["n_units=2", "models={bc: {method: {name: bc}}}", "evaluate.teams=[mappo+3*bc]"])
+        load_config(None, ["env.id=smax-2v2-hard", "models={bc: {method: {name: bc}}}", "family.teams=[mappo+3*bc]"])
     obs_dim, n_act = int(env.observation_space("ally_0").shape[0]), int(env.action_space("ally_0").n)
     torch.save({"obs_dim": obs_dim, "n_actions": n_act, "hidden": [8],
                 "state_dict": SharedActor(obs_dim, n_act, [8]).state_dict()}, tmp_path / "actor.pt")
@@ -288,25 +293,50 @@ def test_futures_figure_plans_each_condition_from_one_start(tmp_path, env):
 def test_report_names_commit_config_and_mappo_budget_of_each_run(ray_session, tmp_path):
     import pandas as pd
 
-    from rayexp.families.smax.config import load_smax_config
-    from rayexp.families.smax.pipeline import open_smax_run, run_mappo
+    from rayexp.config import load_config
+    from rayexp.families.smax.config import eval_envs
+    from rayexp.families.smax.pipeline import run_mappo
     from rayexp.families.smax.report import smax_report
-    from rayexp.runs import git_commit
+    from rayexp.runs import git_commit, open_run
 
-    cfg = load_smax_config(None, ["name=tiny", "n_units=2", "mappo.num_env_runners=0", "mappo.train_batch_size=64",
-                                  "mappo.minibatch_size=64", "mappo.num_epochs=1", "mappo.total_env_steps=64",
-                                  "mappo.hidden=[8]", "mappo.critic_hidden=[8]", "mappo.num_envs_per_env_runner=4",
-                                  "evaluate.teams=[mappo]"])
-    run = open_smax_run(cfg, tmp_path)
+    cfg = load_config(None, ["name=tiny", "env.id=smax-2v2-hard", *TINY_MAPPO, "family.teams=[mappo]"])
+    run = open_run(tmp_path, cfg)
     run_mappo(cfg, run, echo=lambda _: None)
     # the same run-folder basics as every family: commit.txt and a run.log the stages write to
-    assert (run / "commit.txt").read_text().strip() == git_commit() and (run / "run.log").stat().st_size > 0
+    assert (run.path / "commit.txt").read_text().strip() == git_commit() and (run.path / "run.log").stat().st_size > 0
     rows = [{"env": env, "row": row, "team_name": "mappo", "seed": seed, "round": r, "won": (seed + r) % 2 == 0,
-             "team": "stalker-stalker"} for env, row in cfg.eval_envs.items() for seed in range(2) for r in range(2)]
-    pd.DataFrame(rows).to_parquet(run / "eval_rounds.parquet")
-    smax_report([run], tmp_path / "out")
+             "team": "stalker-stalker"} for row, env in eval_envs(cfg.env.id).items() for seed in range(2) for r in range(2)]
+    pd.DataFrame(rows).to_parquet(run.path / "eval_rounds.parquet")
+    smax_report([run.path], tmp_path / "out")
     report = (tmp_path / "out" / "report.md").read_text()
-    assert f"commit {git_commit()}" in report and "n_units: 2" in report and "total_env_steps: 64" in report
-    steps = int(pd.read_csv(run / "mappo" / "mappo_metrics.csv")["env_steps"].iloc[-1])
+    assert f"commit {git_commit()}" in report and "id: smax-2v2-hard" in report and "total_env_steps: 64" in report
+    steps = int(pd.read_csv(run.path / "mappo" / "mappo_metrics.csv")["env_steps"].iloc[-1])
     assert f"MAPPO: {steps:,} env steps" in report and "| row | 2 MAPPO |" in report
     assert (tmp_path / "out" / "mappo_training.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_smax_runs_through_the_core_commands(tmp_path):
+    """One CLI and one run folder for SMAX too: `rayexp collect` trains MAPPO and records its rounds, `rayexp train`
+    trains an ego, `rayexp evaluate` plays the teams, `rayexp report` gives the Table A.10 layout."""
+    import pandas as pd
+
+    from tests.conftest import rayexp_cli
+
+    args = ["--run-dir", str(tmp_path), "name=e2e", "env.id=smax-2v2-hard", *TINY_MAPPO, "collect.episodes=4",
+            "collect.num_env_runners=1", "collect.only_success=false", "data.action_horizon=4", "train.steps=20",
+            "train.checkpoint_every=20", "models={bc: {method: {name: bc, hidden: [16]}}}", "evaluate.episodes=2",
+            "evaluate.seeds=1", "evaluate.num_actors=1", "family.teams=[mappo, mappo+bc]"]
+    rayexp_cli("collect", *args, timeout=900)
+    run = tmp_path / "e2e"
+    assert (run / "mappo" / "actor.pt").exists() and (run / "data" / "meta.json").exists()
+    assert pd.read_parquet(run / "data" / "episodes.parquet")["length"].gt(0).all()
+    rayexp_cli("train", *args, timeout=900)
+    assert (run / "models" / "bc.pt").exists()
+    out = rayexp_cli("evaluate", *args, timeout=900).stdout
+    assert "mappo+bc" in out
+    rounds = pd.read_parquet(run / "eval_rounds.parquet")
+    assert len(rounds) == 2 * 2 * 2 and set(rounds["team_name"]) == {"mappo", "mappo+bc"}  # 2 envs x 2 teams x 2
+    report = rayexp_cli("report", str(run)).stdout
+    assert "| row | 2 MAPPO | 1 MAPPO + 1 bc |" in report
+    assert {"config.yaml", "commit.txt", "run.log"} <= {p.name for p in run.iterdir()}

@@ -4,5 +4,11 @@ from rayexp.families import Family
 
 FAMILY = Family(
     "smax", env_prefixes=("smax-",),
+    settings="rayexp.families.smax.config:SMAXSettings",
+    check_config="rayexp.families.smax.config:check_config",
+    collect="rayexp.families.smax.pipeline:collect_hook",
+    evaluate="rayexp.families.smax.pipeline:evaluate_hook",
+    report="rayexp.families.smax.pipeline:report_hook",
     commands="rayexp.families.smax.cli:smax",
+    gpu_evaluation=False,
 )

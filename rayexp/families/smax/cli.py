@@ -5,30 +5,15 @@ from pathlib import Path
 
 import click
 
+from rayexp.commands import experiment_options
 from rayexp.console import fail_cleanly
 from rayexp.errors import RayexpError
 
 
-def smax_options(fn):
-    fn = click.argument("overrides", nargs=-1)(fn)
-    fn = click.option("--address", default=None, help="Ray address ('auto', 'ray://host:port'); default: a local Ray.")(fn)
-    fn = click.option("--run-dir", default="runs", show_default=True, type=click.Path(file_okay=False))(fn)
-    fn = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-                      help="SMAX experiment YAML (tune_configs/smax_*.yaml).")(fn)
-    return fn
+def _setup(config_path, overrides, run_dir, address, overwrite=False):
+    from rayexp.commands import setup_experiment
 
-
-def _setup(config_path, overrides, run_dir, address):
-    from rayexp.cluster import init_ray
-    from rayexp.families.smax.config import load_smax_config
-    from rayexp.families.smax.pipeline import open_smax_run
-
-    cfg = load_smax_config(config_path, list(overrides))
-    if address:
-        cfg.ray.address = address
-    path = open_smax_run(cfg, run_dir)
-    init_ray(cfg.ray)
-    return cfg, path
+    return setup_experiment(config_path, overrides, run_dir, address, overwrite)
 
 
 @click.group()
@@ -37,71 +22,72 @@ def smax():
 
 
 @smax.command("mappo")
-@smax_options
+@experiment_options
 @fail_cleanly
-def mappo_cmd(config_path, overrides, run_dir, address):
+def mappo_cmd(config_path, overrides, run_dir, address, overwrite):
     """Train MAPPO (mappo.critic=local: IPPO) on the split's training teams; rerun to resume."""
     from rayexp.families.smax.pipeline import run_mappo
 
-    cfg, path = _setup(config_path, overrides, run_dir, address)
-    run_mappo(cfg, path, echo=click.echo)
+    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite)
+    run_mappo(cfg, run, echo=click.echo)
 
 
 @smax.command("collect")
-@smax_options
-@click.option("--overwrite", is_flag=True)
+@experiment_options
 @fail_cleanly
 def collect_cmd(config_path, overrides, run_dir, address, overwrite):
     """Record successful MAPPO rounds as per-agent episodes into RUN/data."""
     from rayexp.families.smax.pipeline import run_collect
 
-    cfg, path = _setup(config_path, overrides, run_dir, address)
-    s = run_collect(cfg, path, overwrite=overwrite)
+    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite)
+    s = run_collect(cfg, run, overwrite=overwrite)
     click.echo(f"{len(s)} agent episodes, {s.num_steps} steps; MAPPO won {s.meta.extra.get('wins')} of {s.meta.extra.get('rounds')} rounds")
 
 
 @smax.command("train")
-@smax_options
+@experiment_options
 @click.option("--stage", "stages", multiple=True)
 @click.option("--retrain", is_flag=True)
 @fail_cleanly
-def train_cmd(config_path, overrides, run_dir, address, stages, retrain):
-    """Train the planner / BC stages of `models` on the run's data (Ray Train)."""
-    from rayexp.families.smax.pipeline import run_train
+def train_cmd(config_path, overrides, run_dir, address, overwrite, stages, retrain):
+    """Train the planner / BC stages of `models` on the run's data (Ray Train; the same as `rayexp train`)."""
+    from rayexp.pipeline import run_train
 
-    cfg, path = _setup(config_path, overrides, run_dir, address)
-    run_train(cfg, path, list(stages) or None, retrain=retrain)
+    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite)
+    if not (run.path / "data").exists():
+        raise RayexpError(f"no dataset in {run.path / 'data'}; run `rayexp smax collect` first")
+    run_train(cfg, run, list(stages) or None, retrain=retrain or overwrite)
 
 
 @smax.command("evaluate")
-@smax_options
+@experiment_options
 @fail_cleanly
-def evaluate_cmd(config_path, overrides, run_dir, address):
-    """Play evaluate.teams on the ID and OOC test teams over parallel Ray actors; print the table."""
+def evaluate_cmd(config_path, overrides, run_dir, address, overwrite):
+    """Play family.teams on the ID and OOC test teams over parallel Ray actors; print the table."""
     from rayexp.families.smax.pipeline import run_evaluate
     from rayexp.families.smax.report import smax_report
 
-    cfg, path = _setup(config_path, overrides, run_dir, address)
-    run_evaluate(cfg, path)
-    click.echo(smax_report([path]))
+    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite)
+    run_evaluate(cfg, run)
+    click.echo(smax_report([run.path]))
 
 
 @smax.command("all")
-@smax_options
+@experiment_options
 @fail_cleanly
-def all_cmd(config_path, overrides, run_dir, address):
+def all_cmd(config_path, overrides, run_dir, address, overwrite):
     """mappo -> collect -> train -> evaluate -> table, each stage resumed or reused when already done."""
     from rayexp.families.smax import pipeline as p
     from rayexp.families.smax.report import smax_report
-    from rayexp.runs import Run
+    from rayexp.pipeline import run_train
 
-    cfg, path = _setup(config_path, overrides, run_dir, address)
-    p.run_mappo(cfg, path, echo=click.echo)
-    p.run_collect(cfg, path)
-    p.run_train(cfg, path)
-    p.run_evaluate(cfg, path)
-    text = smax_report([path])
-    Run(path).mark_finished()
+    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite)
+    p.run_mappo(cfg, run, echo=click.echo)
+    p.run_collect(cfg, run)
+    run_train(cfg, run)
+    p.run_evaluate(cfg, run)
+    text = smax_report([run.path])
+    run.mark_finished()
     click.echo(text)
 
 

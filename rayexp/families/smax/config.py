@@ -56,6 +56,6 @@ def check_config(cfg) -> None:
         try:
             _, k = parse_team(team, list(cfg.models))
         except RayexpError as e:
-            raise ValueError(f"family.teams: {e}") from None
+            raise ValueError(str(e)) from None
         if k > n_units:
             raise ValueError(f"family.teams: {team!r} replaces {k} agents of a team of {n_units}")

@@ -31,7 +31,7 @@ def parse_team(team: str, egos: list[str]) -> tuple[str | None, int]:
     """``team_parts``, checked: k >= 1 and the ego is ``random`` or one of ``egos``."""
     parts = team_parts(team)
     if parts is None or (parts[0] is not None and (parts[1] < 1 or (parts[0] != "random" and parts[0] not in egos))):
-        raise RayexpError(f"evaluate.teams: unknown team {team!r}; use mappo, mappo+random, mappo+<stage> or "
+        raise RayexpError(f"family.teams: unknown team {team!r}; use mappo, mappo+random, mappo+<stage> or "
                           f"mappo+<k>*<stage> with a stage from: {', '.join(egos) or 'none trained'}")
     return parts
 
@@ -74,7 +74,7 @@ class SMAXEvalWorker:
 
         ego, k = parse_team(team, list(self.egos))
         if k > n:
-            raise RayexpError(f"evaluate.teams: {team!r} replaces {k} agents of a team of {n}")
+            raise RayexpError(f"family.teams: {team!r} replaces {k} agents of a team of {n}")
         rngs = [np.random.default_rng([round_seed, i]) for i in range(n)]
         agents = [MAPPOAgent(self.actor, rngs[i], greedy=self.greedy) for i in range(n)]
         for slot in [(round_seed + i) % n for i in range(k)]:  # the replaced agents rotate with the round seed

@@ -1,8 +1,10 @@
-"""The SMAX OOC stages as plain functions: mappo -> collect -> train -> evaluate -> report.
+"""The SMAX OOC stages as plain functions on the one experiment config: mappo -> collect -> train -> evaluate.
 
-Everything lands in ``<run_dir>/<name>/``: smax_config.yaml (resolved, with the commit), mappo/ (RLlib
-checkpoint, actor.pt, mappo_metrics.csv), data/ (episode store), models/ (planner and BC stages),
-eval_rounds.parquet, table.md / table.csv and fig_2_4.png. Every stage resumes or reuses what exists.
+A SMAX run is an ordinary run folder (config.yaml, commit.txt, run.log, DONE, data/, models/) with mappo/ (RLlib
+checkpoint, actor.pt, mappo_metrics.csv), eval_rounds.parquet, table.md / table.csv and the figures. Every stage
+resumes or reuses what exists. The core commands reach them through the family's hooks: `rayexp collect` trains
+MAPPO and records its rounds, `rayexp train` is the core's, `rayexp evaluate` plays the teams, `rayexp report`
+writes the Table A.10 layout.
 """
 from __future__ import annotations
 
@@ -11,88 +13,82 @@ from pathlib import Path
 from typing import Callable
 
 import pandas as pd
-import yaml
 
 from rayexp.artifacts import write_rows
+from rayexp.config import ExperimentConfig
 from rayexp.errors import RayexpError
-from rayexp.families.smax.config import SMAXConfig
+from rayexp.families.smax.config import eval_envs
+from rayexp.runs import Run
 
 log = logging.getLogger("rayexp")
-
-
-def open_smax_run(cfg: SMAXConfig, root: str | Path) -> Path:
-    """``root/<name>/`` with the same basics as every run folder: the resolved config, commit.txt and run.log
-    (``DONE`` is written when ``rayexp smax all`` ends)."""
-    from rayexp.runs import atomic_write_text, git_commit, setup_log
-
-    path = Path(root).resolve() / cfg.name
-    path.mkdir(parents=True, exist_ok=True)
-    commit = git_commit()
-    atomic_write_text(path / "smax_config.yaml", yaml.safe_dump({"commit": commit, **cfg.model_dump(mode="json")},
-                                                                 sort_keys=False))
-    atomic_write_text(path / "commit.txt", commit + "\n")
-    setup_log(path / "run.log")
-    return path
 
 
 def actor_path(path: Path) -> Path:
     return path / "mappo" / "actor.pt"
 
 
-def run_mappo(cfg: SMAXConfig, path: Path, echo: Callable[[str], None] = print) -> pd.DataFrame:
+def run_mappo(cfg: ExperimentConfig, run: Run, echo: Callable[[str], None] = print) -> pd.DataFrame:
     from rayexp.families.smax.mappo import train_mappo
 
-    metrics = train_mappo(cfg.mappo, cfg.train_env, path / "mappo", cfg.seed, echo=echo)
+    metrics = train_mappo(cfg.family.mappo, cfg.env.id, run.path / "mappo", cfg.seed, echo=echo)
     if len(metrics):
         last = metrics.iloc[-1]
-        log.info("mappo: %d env steps on %s, training win rate %s -> %s", last["env_steps"], cfg.train_env,
-                 last.get("win_rate"), path / "mappo")
+        log.info("mappo: %d env steps on %s, training win rate %s -> %s", last["env_steps"], cfg.env.id,
+                 last.get("win_rate"), run.path / "mappo")
     return metrics
 
 
-def run_collect(cfg: SMAXConfig, path: Path, overwrite: bool = False):
+def run_collect(cfg: ExperimentConfig, run: Run, overwrite: bool = False):
     from rayexp.families.smax.rounds import collect_mappo_data
     from rayexp.store import EpisodeStore
 
-    if (path / "data").exists() and not overwrite:
-        return EpisodeStore(path / "data")
-    if not actor_path(path).exists():
-        raise RayexpError(f"no MAPPO actor in {path / 'mappo'}; run `rayexp smax mappo` first")
-    return collect_mappo_data(cfg.train_env, actor_path(path), path / "data", cfg.collect.rounds,
-                              seed=1_000_000 * (cfg.seed + 1), num_tasks=cfg.collect.num_tasks,
-                              only_success=cfg.collect.only_success, overwrite=overwrite)
+    out = run.path / "data"
+    if out.exists() and not overwrite:
+        return EpisodeStore(out)
+    if not actor_path(run.path).exists():
+        raise RayexpError(f"no MAPPO actor in {run.path / 'mappo'}; run `rayexp smax mappo` first")
+    c = cfg.collect
+    return collect_mappo_data(cfg.env.id, actor_path(run.path), out, c.episodes, seed=1_000_000 * (cfg.seed + 1),
+                              num_tasks=c.num_env_runners, only_success=c.only_success, overwrite=overwrite)
 
 
-def experiment_config(cfg: SMAXConfig):
-    """The chapter-2 training config (models, train, data) the shared Ray Train loop reads."""
-    from rayexp.config import ExperimentConfig
-
-    return ExperimentConfig(name=cfg.name, seed=cfg.seed, env={"id": cfg.train_env}, data=cfg.data, train=cfg.train,
-                            models=cfg.models, ray=cfg.ray)
-
-
-def run_train(cfg: SMAXConfig, path: Path, stages: list[str] | None = None, retrain: bool = False) -> pd.DataFrame:
-    from rayexp.pipeline import run_train as train_stages
-    from rayexp.runs import Run
-
-    if not (path / "data").exists():
-        raise RayexpError(f"no dataset in {path / 'data'}; run `rayexp smax collect` first")
-    return train_stages(experiment_config(cfg), Run(path), stages, retrain=retrain)
-
-
-def run_evaluate(cfg: SMAXConfig, path: Path) -> pd.DataFrame:
-    """Evaluate ``evaluate.teams``; their rows replace earlier ones in eval_rounds.parquet, other teams' rows are
-    kept (so adding a team costs only its rounds; delete the file to start over)."""
+def run_evaluate(cfg: ExperimentConfig, run: Run) -> pd.DataFrame:
+    """Play ``family.teams``; their rows replace earlier ones in eval_rounds.parquet, other teams' rows are kept
+    (so adding a team costs only its rounds; delete the file to start over)."""
     from rayexp.families.smax.evaluate import evaluate_teams, parse_team
 
-    egos = sorted({parse_team(t, list(cfg.models))[0] for t in cfg.evaluate.teams} - {None, "random"})
-    missing = [e for e in egos if not (path / "models" / f"{e}.pt").exists()]
+    f, e = cfg.family, cfg.evaluate
+    egos = sorted({parse_team(t, list(cfg.models))[0] for t in f.teams} - {None, "random"})
+    missing = [m for m in egos if not run.model_path(m).exists()]
     if missing:
-        raise RayexpError(f"evaluate.teams needs trained stage(s) {missing}; run `rayexp smax train` first")
-    e = cfg.evaluate
-    df = evaluate_teams(str(actor_path(path)), {m: str(path / "models" / f"{m}.pt") for m in egos},
-                        list(cfg.eval_envs.values()), e.teams, e.rounds, e.seeds, e.seed, e.num_actors,
-                        greedy=e.greedy, guidance=e.guidance, sample_steps=e.sample_steps,
-                        replan_every=e.replan_every)
-    df["row"] = df["env"].map({v: k for k, v in cfg.eval_envs.items()})
-    return write_rows(df, path / "eval_rounds.parquet", keep_other="team_name")
+        raise RayexpError(f"family.teams needs trained stage(s) {missing}; run `rayexp smax train` first")
+    envs = eval_envs(cfg.env.id)
+    df = evaluate_teams(str(actor_path(run.path)), {m: str(run.model_path(m)) for m in egos}, list(envs.values()),
+                        f.teams, e.episodes, e.seeds, e.seed, e.num_actors, greedy=f.greedy, guidance=f.guidance,
+                        sample_steps=f.sample_steps, replan_every=f.replan_every)
+    df["row"] = df["env"].map({v: k for k, v in envs.items()})
+    return write_rows(df, run.path / "eval_rounds.parquet", keep_other="team_name")
+
+
+def collect_hook(cfg: ExperimentConfig, run: Run, overwrite: bool = False):
+    """`rayexp collect`: MAPPO trained (or resumed) to ``family.mappo.total_env_steps``, then its rounds recorded."""
+    run_mappo(cfg, run, echo=log.info)
+    return run_collect(cfg, run, overwrite)
+
+
+def evaluate_hook(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) -> pd.DataFrame:
+    """`rayexp evaluate`: the configured teams (``--model X``: only the teams with ego X); the success summary."""
+    from rayexp.families.smax.evaluate import parse_team, success_summary
+
+    if models:
+        teams = [t for t in cfg.family.teams if parse_team(t, list(cfg.models))[0] in models]
+        cfg = cfg.model_copy(update={"family": cfg.family.model_copy(update={"teams": teams})})
+    run_evaluate(cfg, run)
+    return success_summary(pd.read_parquet(run.path / "eval_rounds.parquet"))
+
+
+def report_hook(run_path: Path) -> str | None:
+    """`rayexp report RUN`: the Table A.10 layout and figures (None before the first evaluation)."""
+    from rayexp.families.smax.report import smax_report
+
+    return smax_report([run_path]) if (Path(run_path) / "eval_rounds.parquet").exists() else None

@@ -134,13 +134,13 @@ def plot_k_replaced(long: pd.DataFrame, out: Path) -> Path | None:
 
 
 def planner_cond_modes(run_paths: list[str | Path]) -> dict[str, str]:
-    """Ego stage -> cond_mode for the planner stages recorded in the runs' smax_config.yaml."""
+    """Ego stage -> cond_mode for the planner stages recorded in the runs' config.yaml."""
     from algorithms.configs import PlannerConfig
     from algorithms.registry import PLANNER_METHODS
 
     default, modes = PlannerConfig.model_fields["cond_mode"].default, {}
     for p in map(Path, run_paths):
-        f = p / "smax_config.yaml"
+        f = p / "config.yaml"
         for stage, st in ((yaml.safe_load(f.read_text()) or {}).get("models", {}) if f.exists() else {}).items():
             method = (st or {}).get("method", {})
             if method.get("name") in PLANNER_METHODS:
@@ -181,10 +181,10 @@ def plot_mappo_training(run_paths: list[Path], out: Path) -> Path | None:
 
 
 def run_provenance(run: Path) -> str:
-    """The run's commit, MAPPO budget and resolved config (its smax_config.yaml), as a report section."""
-    cfg = run / "smax_config.yaml"
+    """The run's commit, MAPPO budget and resolved config (its config.yaml), as a report section."""
+    cfg, commit = run / "config.yaml", run / "commit.txt"
     text = cfg.read_text() if cfg.exists() else ""
-    commit = (yaml.safe_load(text) or {}).get("commit", "unknown") if text else "unknown"
+    commit = commit.read_text().strip() if commit.exists() else "unknown"
     return (f"### {run.name}\ncommit {commit}; dataset: the run's own MAPPO rounds ({run / 'data'})\n\n"
             f"{mappo_budget(run)}\n\n```yaml\n{text.strip()}\n```")
 
