@@ -84,25 +84,3 @@ def gpu_supports_bf16() -> tuple[str, bool]:
         return torch.cuda.get_device_name(), torch.cuda.is_bf16_supported(including_emulation=False)
 
     return ray.get(ray.remote(num_gpus=1, num_cpus=0)(probe).remote())
-
-
-def run_round_robin(actors: list, jobs: list[tuple], desc: str) -> list:
-    """Job k's arguments go to ``actors[k mod n].run``; returns the results in finishing order, with a progress
-    bar, and kills the actors afterwards. Callers sort the rows, so the actor count never changes the result."""
-    import ray
-    from tqdm.auto import tqdm
-
-    pending = [actors[k % len(actors)].run.remote(*job) for k, job in enumerate(jobs)]
-    rows = []
-    try:
-        with tqdm(total=len(pending), desc=desc, leave=False) as bar:
-            while pending:
-                done, pending = ray.wait(pending, num_returns=1)
-                rows += ray.get(done)
-                bar.update(len(done))
-    finally:  # also when a job failed: the others are cancelled, so no unretrieved error is printed later
-        for ref in pending:
-            ray.cancel(ref)
-        for a in actors:
-            ray.kill(a)
-    return rows

@@ -152,7 +152,8 @@ class EvalConfig(Section):
     models: list[str] = []
     """Stage names to evaluate (default: every stage)."""
     seeds: int = Field(1, gt=0)
-    """Roundabout: evaluation seeds; seed k runs episodes on ``seed + 10000 k + i``; tables give mean ± s.e. over seeds."""
+    """Evaluation seeds (Roundabout, SMAX): seed k plays episodes on ``seed + 100000 k + i`` (``rayexp.engine``);
+    tables give mean ± s.e. over seeds."""
     experts: bool = False
     """Roundabout: also evaluate the collect stage's PPO expert(s) as methods."""
     random_condition: list[str] = []

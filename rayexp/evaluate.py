@@ -11,7 +11,7 @@ from collections import deque
 import numpy as np
 import pandas as pd
 
-from rayexp.cluster import run_round_robin
+from rayexp.engine import episode_seed, run_on_actors
 
 
 def run_episode(env, policy, seed: int, obs_history: int, execute: str, chunk: int | None, max_steps: int | None = None) -> dict:
@@ -108,16 +108,12 @@ def count_backbone_calls(model) -> list[int]:
 def evaluate(env_cfg: dict, model_paths: dict[str, str], eval_cfg: dict, num_actors: int,
              ref_scores: tuple[float, float] | None = None) -> pd.DataFrame:
     """Every model on ``episodes`` seeded episodes over ``num_actors`` actors; one row per episode."""
-    import ray
-
     from rayexp.cluster import require_gpus
 
     gpus = eval_cfg.get("gpus_per_actor", 0.0)
     require_gpus("evaluate.gpus_per_actor", gpus)  # a fraction: several actors share one GPU
-    actor_cls = ray.remote(num_cpus=1, num_gpus=gpus)(EvalWorker)
-    actors = [actor_cls.remote(env_cfg, model_paths, eval_cfg) for _ in range(num_actors)]
-    jobs = [(m, i, eval_cfg["seed"] + i) for m in model_paths for i in range(eval_cfg["episodes"])]
-    rows = run_round_robin(actors, jobs, "evaluate")
+    jobs = [(m, i, episode_seed(eval_cfg["seed"], 0, i)) for m in model_paths for i in range(eval_cfg["episodes"])]
+    rows = run_on_actors(EvalWorker, (env_cfg, model_paths, eval_cfg), jobs, num_actors, "evaluate", num_gpus=gpus)
     df = pd.DataFrame(rows).sort_values(["model", "episode"]).reset_index(drop=True)
     if ref_scores is not None:
         from rayexp.d4rl import normalized_score

@@ -111,21 +111,18 @@ def table_rows(cfg, run) -> dict[str, tuple[str, dict]]:
 
 def evaluate_maze(cfg, run, ref_scores: tuple[float, float]) -> pd.DataFrame:
     """Every row on ``evaluate.episodes`` seeded episodes over ``evaluate.num_actors`` actors; one row per episode."""
-    import ray
-
     from rayexp.d4rl import normalized_score
+    from rayexp.engine import episode_seed, run_on_actors
 
     rows = table_rows(cfg, run)
     ev = cfg.evaluate
-    actor_cls = ray.remote(num_cpus=1)(MazePlanWorker)
-    env_cfg = cfg.env.model_dump()
     replan = 1 if ev.execute == "first" else ev.chunk  # None: the whole plan, open loop (thesis)
-    actors = [actor_cls.remote(env_cfg, rows, str(run.model_path(INVERSE_DYNAMICS)), replan) for _ in range(ev.num_actors)]
-    jobs = [(label, i, ev.seed + i) for label in rows for i in range(ev.episodes)]
-    results = ray.get([actors[k % len(actors)].run.remote(*job) for k, job in enumerate(jobs)])
-    for a in actors:
-        ray.kill(a)
-    df = pd.DataFrame(results)
+    jobs = [(label, i, episode_seed(ev.seed, 0, i)) for label in rows for i in range(ev.episodes)]
+    results = run_on_actors(MazePlanWorker, (cfg.env.model_dump(), rows, str(run.model_path(INVERSE_DYNAMICS)), replan),
+                            jobs, ev.num_actors, "maze evaluate")
+    order = {label: k for k, label in enumerate(rows)}  # the table's row order, as before the actors ran
+    df = pd.DataFrame(results).sort_values(["model", "episode"], key=lambda c: c.map(order) if c.name == "model" else c)
+    df = df.reset_index(drop=True)
     df["normalized_score"] = normalized_score(df["return"].to_numpy(), *ref_scores)
     return df
 

@@ -3,8 +3,8 @@ and on the training compositions (ID); crashes per 100 episodes and mean reward,
 
 Methods: the run's trained stages (BC, Large BC, planner, ...), its RLlib offline baselines (``offline_rl``, e.g.
 discrete CQL), its PPO expert(s) (``evaluate.experts``) and planners with a random type condition
-(``evaluate.random_condition``, Table A.6). Episode i of seed k runs on env seed ``evaluate.seed + 10000 k + i``,
-whichever Ray task gets it. Each (method, traffic, seed k) is one Ray task running its episodes in lockstep with one
+(``evaluate.random_condition``, Table A.6). Episode i of seed k runs on env seed ``evaluate.seed + 100000 k + i``,
+whichever Ray actor gets it. Each (method, traffic, seed k) is one job of ``rayexp.engine`` running its episodes in lockstep with one
 batched policy call per step (``run_lockstep``; replanning every step, Algorithm 1), torch seeded by the seed's first
 episode: the batches never depend on ``evaluate.num_actors``, which only caps the tasks in flight, so 1 actor and N
 give the same rows.
@@ -25,7 +25,6 @@ from rayexp.config import ExperimentConfig
 from rayexp.errors import RayexpError
 from rayexp.runs import Run
 
-SEED_STRIDE = 10_000
 RANDOM_SUFFIX = "-random-cond"
 
 
@@ -153,26 +152,26 @@ def run_chunk(m: Method, traffic: str, env_cfg: dict, jobs: list[tuple[int, int,
             for (k, i, seed), out in zip(jobs, outs)]
 
 
+class ChunkWorker:
+    """An evaluation actor: ``run(method, traffic, env_cfg, jobs)`` plays ``run_chunk``."""
+
+    def run(self, m: Method, traffic: str, env_cfg: dict, jobs: list[tuple[int, int, int]]) -> list[dict]:
+        return run_chunk(m, traffic, env_cfg, jobs)
+
+
 def evaluate_roundabout(cfg: ExperimentConfig, run: Run, keep_others: bool = False) -> pd.DataFrame:
-    """Every method x traffic x seed x episode over Ray tasks; writes RUN/roundabout_eval.parquet (``keep_others``:
-    with the earlier rows of the methods not evaluated now)."""
-    import ray
+    """Every method x traffic x seed x episode over ``evaluate.num_actors`` actors, one seed's episodes in lockstep
+    per job; writes RUN/roundabout_eval.parquet (``keep_others``: with the earlier rows of the methods not evaluated
+    now)."""
+    from rayexp.engine import episode_seed, run_on_actors
 
     e = cfg.evaluate
     if e.execute != "first":
         raise RayexpError("evaluate.execute: the roundabout evaluation replans every step (Algorithm 1); set evaluate.execute=first")
-    batches = [[(k, i, e.seed + SEED_STRIDE * k + i) for i in range(e.episodes)] for k in range(e.seeds)]
-    task = ray.remote(num_cpus=1)(run_chunk)
+    batches = [[(k, i, episode_seed(e.seed, k, i)) for i in range(e.episodes)] for k in range(e.seeds)]
     calls = [(m, traffic, {"id": env_id, "split": cfg.env.split, "kwargs": cfg.env.kwargs}, batch)
              for m in methods(cfg, run) for traffic, env_id in traffic_envs(cfg.env.id).items() for batch in batches]
-    rows, pending = [], []
-    for call in calls:  # at most num_actors tasks in flight
-        if len(pending) == e.num_actors:
-            done, pending = ray.wait(pending, num_returns=1)
-            rows += [r for out in ray.get(done) for r in out]
-        pending.append(task.remote(*call))
-    rows += [r for out in ray.get(pending) for r in out]
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame(run_on_actors(ChunkWorker, (), calls, e.num_actors, "roundabout evaluate"))
     df = df.sort_values(["model", "traffic", "seed_index", "episode"]).reset_index(drop=True)
     return write_rows(df, run.path / "roundabout_eval.parquet", "model" if keep_others else None)
 

@@ -8,11 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from rayexp.cluster import run_round_robin
+from rayexp.engine import episode_seed, run_on_actors
 from rayexp.errors import RayexpError
 from rayexp.families.smax.rounds import play_round
-
-ROUND_STRIDE = 100_000  # round seed = base + ROUND_STRIDE * seed_index + round
 
 
 def team_parts(team: str) -> tuple[str | None, int] | None:
@@ -93,15 +91,11 @@ class SMAXEvalWorker:
 def evaluate_teams(actor_path: str, ego_paths: dict[str, str], env_names: list[str], teams: list[str], rounds: int,
                    seeds: int, base_seed: int, num_actors: int, **worker_kwargs) -> pd.DataFrame:
     """Every team on every env: ``seeds`` x ``rounds`` rounds over ``num_actors`` Ray actors; one row per round."""
-    import ray
-
     for t in teams:
         parse_team(t, list(ego_paths))
-    actor_cls = ray.remote(num_cpus=1)(SMAXEvalWorker)
-    actors = [actor_cls.remote(actor_path, ego_paths, **worker_kwargs) for _ in range(num_actors)]
-    jobs = [(e, t, s, r, base_seed + ROUND_STRIDE * s + r) for e in env_names for t in teams
+    jobs = [(e, t, s, r, episode_seed(base_seed, s, r)) for e in env_names for t in teams
             for s in range(seeds) for r in range(rounds)]
-    rows = run_round_robin(actors, jobs, "smax evaluate")
+    rows = run_on_actors(SMAXEvalWorker, (actor_path, ego_paths), jobs, num_actors, "smax evaluate", kwargs=worker_kwargs)
     return pd.DataFrame(rows).sort_values(["env", "team_name", "seed", "round"]).reset_index(drop=True)
 
 
