@@ -16,6 +16,7 @@ The shared team reward goes to every agent; ``infos[agent]["won"]`` is the env's
 from __future__ import annotations
 
 from collections import Counter
+from functools import partial
 
 import gymnasium as gym
 import numpy as np
@@ -23,6 +24,7 @@ from ray.rllib.callbacks.utils import make_callback
 from ray.rllib.env.env_context import EnvContext
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
+from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
 from ray.rllib.env.vector.vector_multi_agent_env import VectorMultiAgentEnv
 from ray.rllib.utils.metrics import (
     NUM_AGENT_STEPS_SAMPLED,
@@ -36,6 +38,7 @@ from ray.rllib.utils.metrics import (
 )
 
 from envs.smax import STOP, SMAXParallelEnv, make_smax_env
+from envs.smax_connectors import env_to_module_connectors, module_to_env_connectors
 
 
 def agent_states(state: np.ndarray, n_agents: int) -> np.ndarray:
@@ -216,3 +219,14 @@ class SMAXEnvRunner(MultiAgentEnvRunner):
                       callbacks_functions=self.config.callbacks_on_environment_created,
                       kwargs=dict(env_runner=self, metrics_logger=self.metrics, env=self.env,
                                   env_context=EnvContext(config, worker_index=worker)))
+
+
+def with_batched_games(config):
+    """An RLlib config whose env runners step all their games in one ``SMAXVectorEnv`` and use the cheaper
+    connectors of ``envs.smax_connectors`` instead of RLlib's default per-item pieces."""
+    mapping = config.policy_mapping_fn
+    to_module = partial(env_to_module_connectors, module_for=lambda agent: mapping(agent, MultiAgentEpisode()))
+    return config.env_runners(env_runner_cls=SMAXEnvRunner, env_to_module_connector=to_module,
+                              module_to_env_connector=module_to_env_connectors,
+                              add_default_connectors_to_env_to_module_pipeline=False,
+                              add_default_connectors_to_module_to_env_pipeline=False)
