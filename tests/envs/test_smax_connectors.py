@@ -110,6 +110,7 @@ def test_batched_runner_episodes_keep_actions_logps_and_masks():
     try:
         episodes = runner.sample(num_timesteps=40)
         assert sum(len(e) for e in episodes) >= 40 and any(e.is_done for e in episodes)
+        assert all(e.is_numpy for e in episodes)  # numpy-ized once, at the end of the chunk
         for episode in episodes:
             for agent, sa in episode.agent_episodes.items():
                 obs, actions = sa.get_observations(slice(0, len(sa))), sa.get_actions()
