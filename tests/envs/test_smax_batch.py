@@ -90,3 +90,29 @@ def test_runner_logs_the_step_counts_of_what_it_sampled(ray_session):
     assert metrics[NUM_AGENT_STEPS_SAMPLED] == {a: env_steps for a in ("ally_0", "ally_1")}
     assert metrics[NUM_EPISODES] == sum(e.is_done for e in episodes) >= 3  # max_steps=5: every game ended
     runner.stop()
+
+
+def test_vector_env_dicts_equal_the_per_game_conversion_of_the_batch():
+    """The vector env slices one whole-batch conversion; each game's dicts equal converting that game alone."""
+    from envs.smax_batch import make_smax_batch
+    from envs.smax_rllib import SMAXVectorEnv, dict_observations
+
+    vec, twin = SMAXVectorEnv(3, name=ENV, seed=0, max_steps=5), make_smax_batch(ENV, 3, seed=0, max_steps=5)
+    obs, infos = vec.reset(seed=0)
+    view, results, rng, ends = twin.reset(seed=0), [None] * 3, np.random.default_rng(2), 0
+    for _ in range(8):
+        for i in range(3):
+            expected = dict_observations(vec.possible_agents, view.obs[i], view.state[i], view.action_mask[i])
+            assert obs[i].keys() == expected.keys()
+            for a in expected:
+                for k, x in expected[a].items():
+                    assert obs[i][a][k].dtype == x.dtype and np.array_equal(obs[i][a][k], x)
+                mask = infos[i][a]["action_mask"]
+                assert mask.dtype == np.uint8 and np.array_equal(mask, view.action_mask[i][vec.possible_agents.index(a)])
+                assert infos[i][a]["won"] == (results[i] == "won") and infos[i][a].get("result") == results[i]
+        actions = np.stack([_random_available(view.action_mask[i], rng) for i in range(3)])
+        obs, _, _, _, infos = vec.step([{a: actions[i, j] for j, a in enumerate(vec.possible_agents)} for i in range(3)])
+        out = twin.step(actions)
+        view, results = out.view, out.result
+        ends += sum(r is not None for r in results)
+    assert ends >= 3  # max_steps=5: the checks covered final steps (result infos) and restarts

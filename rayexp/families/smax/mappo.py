@@ -30,12 +30,12 @@ def build_algo(settings, env_name: str, seed: int):
     from ray.tune.registry import register_env
 
     from algorithms.mappo_rllib import mappo_config
-    from envs.smax_rllib import SMAXEnvRunner, SMAXMultiAgentEnv
+    from envs.smax_rllib import SMAXMultiAgentEnv, with_batched_games
 
     register_env(ENV_NAME, lambda ctx: SMAXMultiAgentEnv(ctx))
     config = mappo_config(settings, ENV_NAME, {"name": env_name, "seed": seed}, seed)
     if settings.batched_envs:
-        config = config.env_runners(env_runner_cls=SMAXEnvRunner)
+        config = with_batched_games(config)
     return config.callbacks(on_episode_end=on_episode_end).build_algo()
 
 
