@@ -102,7 +102,6 @@ def check_family_section(cfg, core_sources: tuple[str, ...]) -> None:
     core or the family has, the ``family:`` section typed by the family's settings, and the family's own checks."""
     from pydantic import ValidationError
 
-
     family = family_for(cfg.env.id, cfg.env.family)
     sources = [*core_sources, *family.collect_sources]
     if cfg.collect.source not in sources:
