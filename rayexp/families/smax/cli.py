@@ -5,15 +5,9 @@ from pathlib import Path
 
 import click
 
-from rayexp.commands import experiment_options
+from rayexp.commands import experiment_options, setup_experiment
 from rayexp.console import fail_cleanly
 from rayexp.errors import RayexpError
-
-
-def _setup(config_path, overrides, run_dir, address, overwrite=False):
-    from rayexp.commands import setup_experiment
-
-    return setup_experiment(config_path, overrides, run_dir, address, overwrite)
 
 
 @click.group()
@@ -28,7 +22,7 @@ def mappo_cmd(config_path, overrides, run_dir, address, overwrite):
     """Train MAPPO (mappo.critic=local: IPPO) on the split's training teams; rerun to resume."""
     from rayexp.families.smax.pipeline import run_mappo
 
-    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite)
+    cfg, run = setup_experiment(config_path, overrides, run_dir, address, overwrite)
     run_mappo(cfg, run, echo=click.echo)
 
 
@@ -39,7 +33,7 @@ def collect_cmd(config_path, overrides, run_dir, address, overwrite):
     """Record successful MAPPO rounds as per-agent episodes into RUN/data."""
     from rayexp.families.smax.pipeline import run_collect
 
-    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite)
+    cfg, run = setup_experiment(config_path, overrides, run_dir, address, overwrite)
     s = run_collect(cfg, run, overwrite=overwrite)
     click.echo(f"{len(s)} agent episodes, {s.num_steps} steps; MAPPO won {s.meta.extra.get('wins')} of {s.meta.extra.get('rounds')} rounds")
 
@@ -53,7 +47,7 @@ def train_cmd(config_path, overrides, run_dir, address, overwrite, stages, retra
     """Train the planner / BC stages of `models` on the run's data (Ray Train; the same as `rayexp train`)."""
     from rayexp.pipeline import run_train
 
-    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite)
+    cfg, run = setup_experiment(config_path, overrides, run_dir, address, overwrite)
     if not (run.path / "data").exists():
         raise RayexpError(f"no dataset in {run.path / 'data'}; run `rayexp smax collect` first")
     run_train(cfg, run, list(stages) or None, retrain=retrain or overwrite)
@@ -67,7 +61,7 @@ def evaluate_cmd(config_path, overrides, run_dir, address, overwrite):
     from rayexp.families.smax.pipeline import run_evaluate
     from rayexp.families.smax.report import smax_report
 
-    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite)
+    cfg, run = setup_experiment(config_path, overrides, run_dir, address, overwrite)
     run_evaluate(cfg, run)
     click.echo(smax_report([run.path]))
 
@@ -81,7 +75,7 @@ def all_cmd(config_path, overrides, run_dir, address, overwrite):
     from rayexp.families.smax.report import smax_report
     from rayexp.pipeline import run_train
 
-    cfg, run = _setup(config_path, overrides, run_dir, address, overwrite)
+    cfg, run = setup_experiment(config_path, overrides, run_dir, address, overwrite)
     p.run_mappo(cfg, run, echo=click.echo)
     p.run_collect(cfg, run)
     run_train(cfg, run)

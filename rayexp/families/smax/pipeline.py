@@ -83,8 +83,7 @@ def evaluate_hook(cfg: ExperimentConfig, run: Run, models: list[str] | None = No
     if models:
         teams = [t for t in cfg.family.teams if parse_team(t, list(cfg.models))[0] in models]
         cfg = cfg.model_copy(update={"family": cfg.family.model_copy(update={"teams": teams})})
-    run_evaluate(cfg, run)
-    return success_summary(pd.read_parquet(run.path / "eval_rounds.parquet"))
+    return success_summary(run_evaluate(cfg, run))
 
 
 def report_hook(run_path: Path) -> str | None:
