@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from algorithms.registry import PLANNER_METHODS, SCORING_METHODS, MethodConfig
+from algorithms.registry import SCORING_METHODS, MethodConfig
 from rayexp.errors import ConfigError, first_error
 
 
@@ -54,8 +54,6 @@ class CollectConfig(Section):
     source: str = "rllib-ppo"
     """Who generates the data: an RLlib PPO expert, (env.id maze2d-*) the D4RL-style PD waypoint controller, or
     (InvertedPendulum-v5) two scripted controllers, one rewarded (``envs.pendulum_modes``)."""
-    steps: int | None = Field(None, gt=0)
-    """maze2d-controller: total steps (None: rayexp.families.maze2d.data.DEFAULT_STEPS; D4RL used 1M / 2M / 4M)."""
     episodes: int = Field(40, gt=0)
     """rllib-ppo: episodes to record; maze2d-controller: episodes per reference score (random / controller)."""
     num_env_runners: int = Field(2, ge=1)
@@ -154,10 +152,6 @@ class EvalConfig(Section):
     seeds: int = Field(1, gt=0)
     """Evaluation seeds (Roundabout, SMAX): seed k plays episodes on ``seed + 100000 k + i`` (``rayexp.engine``);
     tables give mean ± s.e. over seeds."""
-    experts: bool = False
-    """Roundabout: also evaluate the collect stage's PPO expert(s) as methods."""
-    random_condition: list[str] = []
-    """Roundabout: planner stages also evaluated with a random vehicle-type condition (thesis Table A.6)."""
 
 
 class OfflineRLStage(Section):
@@ -261,9 +255,6 @@ class ExperimentConfig(Section):
         missing = [m for m in self.evaluate.models if m not in self.models and m not in self.offline_rl]
         if missing:
             raise ValueError(f"evaluate.models names unknown model(s) {missing}; defined: {sorted(self.models) + sorted(self.offline_rl)}")
-        bad = [m for m in self.evaluate.random_condition if m not in self.models or self.models[m].method.name not in PLANNER_METHODS]
-        if bad:
-            raise ValueError(f"evaluate.random_condition names {bad}, which are no planner or planner_ctd stages in models")
         return self
 
     def evaluation_stages(self) -> list[str]:
@@ -277,6 +268,14 @@ class ExperimentConfig(Section):
             return tc if tc.seed is not None else tc.model_copy(update={"seed": self.seed})
         except ValidationError as e:
             raise ValueError(f"models.{stage}.train: {first_error(e)}") from None
+
+
+MOVED_KEYS = {
+    "collect.steps": "family.steps (Maze2D's section)",
+    "evaluate.experts": "family.experts (the roundabout's section)",
+    "evaluate.random_condition": "family.random_condition (the roundabout's section)",
+}
+"""Keys that moved from a core section into a family's ``family:`` section."""
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
@@ -325,6 +324,9 @@ def validate(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
             defined = sorted(k for k, v in (data.get("models") or {}).items() if isinstance(v, dict) and "method" in v)
             msg = (f"models.{loc[1]}: unknown stage {loc[1]!r} (it has no method); defined: {', '.join(defined) or 'none'}"
                    f" (a new stage needs models.{loc[1]}.method.name=...)")
+        elif err["type"] == "extra_forbidden" and ".".join(map(str, loc)) in MOVED_KEYS:
+            key = ".".join(map(str, loc))
+            msg = f"{key} moved to {MOVED_KEYS[key]}; rename the key"
         elif err["type"] == "extra_forbidden":
             allowed = _allowed_keys(ExperimentConfig, err["loc"])
             if allowed:

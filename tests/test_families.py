@@ -59,3 +59,14 @@ def test_an_installed_packages_entry_point_registers_its_family(tmp_path, monkey
         assert cfg.collect.source == "scripted"
     finally:
         registered.cache_clear()
+
+
+def test_family_keys_moved_out_of_core_sections_say_where_they_went():
+    with pytest.raises(ConfigError, match=r"collect.steps moved to family.steps \(Maze2D's section\); rename the key"):
+        load_config("tune_configs/maze2d_umaze.yaml", ["collect.steps=1000"])
+    cfg = load_config("tune_configs/maze2d_umaze.yaml", ["family.steps=1000"])
+    assert cfg.family.steps == 1000 and "steps" not in cfg.collect.model_dump()
+    cfg = load_config("tune_configs/roundabout.yaml")
+    assert cfg.family.experts and cfg.family.random_condition == ["planner", "planner_ctd"]
+    with pytest.raises(ConfigError, match=r"evaluate.experts moved to family.experts"):
+        load_config("tune_configs/roundabout.yaml", ["evaluate.experts=true"])

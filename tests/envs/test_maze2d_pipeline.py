@@ -13,6 +13,7 @@ from algorithms.base import DataSpec, Frozen
 from algorithms.configs import MazeRewardConfig, StateCTMStudentConfig, StateDDPMConfig, StateEDMTeacherConfig, UnetConfig
 from algorithms.state_diffusion import MazeReward, StateCTMStudent, StateDDPM, StateEDMTeacher
 from rayexp.config import load_config
+from rayexp.store import EpisodeStore
 from rayexp.train import init_model
 from tests.conftest import REPO, rayexp_cli
 
@@ -102,7 +103,8 @@ def tiny_config(tmp_path) -> str:
     """tune_configs/maze2d_umaze.yaml with every budget cut to seconds."""
     data = yaml.safe_load((REPO / "tune_configs" / "maze2d_umaze.yaml").read_text())
     data.update(name="maze_tiny", env={"id": "maze2d-umaze", "max_episode_steps": 150})  # the controller scores > 0
-    data["collect"].update(steps=3000, episodes=4)
+    data["collect"].update(episodes=4)
+    data["family"]["steps"] = 3000
     data["data"]["action_horizon"] = H
     data["train"].update(steps=4, batch_size=8, checkpoint_every=4, log_every=2)
     data["evaluate"].update(episodes=2, num_actors=2)
@@ -127,6 +129,7 @@ def test_tiny_maze_run_end_to_end_through_the_cli(tmp_path):
     rayexp_cli("train", "--config", cfg, "--run-dir", runs, "ray.num_cpus=2")
     out = rayexp_cli("evaluate", "--config", cfg, "--run-dir", runs, "ray.num_cpus=2").stdout
     run = tmp_path / "runs" / "maze_tiny"
+    assert EpisodeStore(run / "data").meta.extra["steps"] == 3000  # family.steps reached the controller
     for label in ("DDPM(100)", "DDIM(10)", "DDIM(1)", "EDM(80)", "CTD(1)", "RACTD(1)"):
         assert f"| {label} |" in out
     table = pd.read_csv(run / "maze_table.csv")

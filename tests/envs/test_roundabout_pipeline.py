@@ -110,8 +110,10 @@ def test_bad_roundabout_config_entries_are_refused_in_one_line():
     cfg = load_config(CONFIG, ["collect.experts={cars: {compositon: [car, car, car, car]}}"])
     with pytest.raises(RayexpError, match="collect.experts.cars: .*no config entries"):
         expert_env_configs(cfg)
-    with pytest.raises(ConfigError, match=r"evaluate.random_condition names \['bc'\]"):
-        load_config(CONFIG, ["evaluate.random_condition=[bc]"])
+    with pytest.raises(ConfigError, match=r"family.random_condition names \['bc'\]"):
+        load_config(CONFIG, ["family.random_condition=[bc]"])
+    with pytest.raises(ConfigError, match=r"evaluate.random_condition moved to family.random_condition"):
+        load_config(CONFIG, ["evaluate.random_condition=[planner]"])
     with pytest.raises(ConfigError, match=r"offline_rl names \['bc'\] are also in models"):
         load_config(CONFIG, ["offline_rl={bc: {algo: cql}}"])
     subs = expert_env_configs(load_config(CONFIG))
@@ -179,7 +181,7 @@ def test_roundabout_rows_do_not_depend_on_the_actor_count(ray_session, tmp_path)
     from rayexp.runs import Run
     from rayexp.train import save_model
 
-    cfg = load_config(CONFIG, ["evaluate.models=[ctd]", "evaluate.random_condition=[]", "evaluate.experts=false",
+    cfg = load_config(CONFIG, ["evaluate.models=[ctd]", "family.random_condition=[]", "family.experts=false",
                                "evaluate.episodes=3", "evaluate.seeds=2", "models.ctd.method.bins=5",
                                "models.ctd.method.unet={step_embed_dim: 8, down_dims: [8, 16]}"])
     env = make_env("roundabout-ooc")

@@ -4,6 +4,7 @@ from rayexp.families import Family
 
 FAMILY = Family(
     "maze2d", env_prefixes=("maze2d-",),
+    settings="rayexp.families.maze2d.config:Maze2DSettings",
     collect_sources={"maze2d-controller": "rayexp.families.maze2d.data:collect_controller_data"},
     evaluate="rayexp.families.maze2d.evaluate:evaluate_run",
     report="rayexp.families.maze2d.evaluate:maze_report",

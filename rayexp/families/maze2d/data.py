@@ -131,5 +131,5 @@ __all__ = ["generate_chunk", "make_maze_dataset", "reference_scores", "DEFAULT_S
 
 def collect_controller_data(cfg, out: Path, overwrite: bool) -> EpisodeStore:
     """``collect.source: maze2d-controller``: the configured maze's controller dataset with its reference scores."""
-    return make_maze_dataset(cfg.env.id.removeprefix("maze2d-"), cfg.collect.steps, out, cfg.collect.num_env_runners,
+    return make_maze_dataset(cfg.env.id.removeprefix("maze2d-"), cfg.family.steps, out, cfg.collect.num_env_runners,
                              cfg.seed, overwrite, cfg.env.max_episode_steps, ref_episodes=cfg.collect.episodes)

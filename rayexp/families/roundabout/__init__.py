@@ -4,6 +4,8 @@ from rayexp.families import Family
 
 FAMILY = Family(
     "roundabout", env_prefixes=("roundabout-",),
+    settings="rayexp.families.roundabout.config:RoundaboutSettings",
+    check_config="rayexp.families.roundabout.config:check_config",
     evaluate="rayexp.families.roundabout.evaluate:run_roundabout_evaluate",
     report="rayexp.families.roundabout.report:roundabout_report",
     gpu_evaluation=False,

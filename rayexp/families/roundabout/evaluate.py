@@ -2,8 +2,8 @@
 and on the training compositions (ID); crashes per 100 episodes and mean reward, mean ± s.e. over seeds.
 
 Methods: the run's trained stages (BC, Large BC, planner, ...), its RLlib offline baselines (``offline_rl``, e.g.
-discrete CQL), its PPO expert(s) (``evaluate.experts``) and planners with a random type condition
-(``evaluate.random_condition``, Table A.6). Episode i of seed k runs on env seed ``evaluate.seed + 100000 k + i``,
+discrete CQL), its PPO expert(s) (``family.experts``) and planners with a random type condition
+(``family.random_condition``, Table A.6). Episode i of seed k runs on env seed ``evaluate.seed + 100000 k + i``,
 whichever Ray actor gets it. Each (method, traffic, seed k) is one job of ``rayexp.engine`` running its episodes in lockstep with one
 batched policy call per step (``run_lockstep``; replanning every step, Algorithm 1), torch seeded by the seed's first
 episode: the batches never depend on ``evaluate.num_actors``, which only caps the tasks in flight, so 1 actor and N
@@ -50,8 +50,8 @@ def methods(cfg: ExperimentConfig, run: Run) -> list[Method]:
     names = cfg.evaluate.models or list(cfg.models) + list(cfg.offline_rl)
     out = [Method(m, "stage", str(run.model_path(m))) if m in cfg.models else
            Method(m, "rllib", str(run.path / "offline_rl" / m / "module")) for m in names]
-    out += [Method(m + RANDOM_SUFFIX, "stage", str(run.model_path(m)), True) for m in cfg.evaluate.random_condition]
-    if cfg.evaluate.experts:
+    out += [Method(m + RANDOM_SUFFIX, "stage", str(run.model_path(m)), True) for m in cfg.family.random_condition]
+    if cfg.family.experts:
         out += [Method(f"ppo-{e}" if e else "ppo", "rllib", str(expert_module_dir(run.path / "expert" / e)))
                 for e in (cfg.collect.experts or {"": {}})]
     missing = [m.name for m in out if not Path(m.path).exists()]
@@ -196,9 +196,9 @@ def summarize_roundabout(df: pd.DataFrame) -> pd.DataFrame:
 
 def run_roundabout_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) -> pd.DataFrame:
     if models:  # only these stages (and their random-condition rows); the other methods' rows are kept
-        e = cfg.evaluate.model_copy(update={"models": list(models), "experts": False,
-                                            "random_condition": [m for m in cfg.evaluate.random_condition if m in models]})
-        cfg = cfg.model_copy(update={"evaluate": e})
+        fam = cfg.family.model_copy(update={"experts": False,
+                                            "random_condition": [m for m in cfg.family.random_condition if m in models]})
+        cfg = cfg.model_copy(update={"evaluate": cfg.evaluate.model_copy(update={"models": list(models)}), "family": fam})
     df = evaluate_roundabout(cfg, run, keep_others=bool(models))
     summary = summarize_roundabout(df)
     summary.to_csv(run.path / "roundabout_summary.csv", index=False)
