@@ -312,7 +312,7 @@ def rllib_offline(dataset, out, algo, iterations, updates, episodes, eval_seed, 
     if run_path:
         add_rows_to_run(run_path, df)
     from rayexp.artifacts import markdown_table
-    from rayexp.evaluate import summarize
+    from rayexp.rows import summarize
 
     click.echo(f"{algo}: {info['updates']} updates in {info['wall_s']:.0f} s")
     click.echo(markdown_table(summarize(df)))

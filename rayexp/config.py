@@ -258,8 +258,10 @@ class ExperimentConfig(Section):
         return self
 
     def evaluation_stages(self) -> list[str]:
-        """``evaluate.models``, or every stage that acts: a reward model only scores, so it is left out."""
-        return list(self.evaluate.models) or [m for m, st in self.models.items() if st.method.name not in SCORING_METHODS]
+        """``evaluate.models``, or every stage that acts (a reward model only scores, so it is left out) and every
+        ``offline_rl`` baseline."""
+        acting = [m for m, st in self.models.items() if st.method.name not in SCORING_METHODS]
+        return list(self.evaluate.models) or acting + list(self.offline_rl)
 
     def stage_train(self, stage: str) -> TrainConfig:
         """The top-level ``train`` section with the stage's own overrides applied."""

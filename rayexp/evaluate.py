@@ -1,12 +1,14 @@
-"""Parallel evaluation: episodes spread over Ray actors, each holding its env and a policy copy.
+"""Parallel evaluation: episodes spread over Ray actors (``rayexp.engine``), each holding its env and a policy copy.
 
-Episode i always runs with seed ``eval.seed + i`` whichever actor gets it, and results are sorted
-by episode, so 1 actor and N actors give the same numbers.
+Episode i of evaluation seed k always runs on env seed ``episode_seed(evaluate.seed, k, i)`` whichever actor gets
+it, and rows are sorted, so 1 actor and N actors give the same numbers. A policy is a trained stage (a
+``models/<stage>.pt`` file) or an RLlib RLModule folder (an ``offline_rl`` stage). Rows: ``rayexp.rows``.
 """
 from __future__ import annotations
 
 import time
 from collections import deque
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -62,7 +64,7 @@ def check_finite_obs(obs, env, seed: int, step: int) -> None:
 
 
 class EvalWorker:
-    """Holds one env and one policy per model; runs whole episodes on request."""
+    """Holds one env and one policy per model (a model file, or an RLlib module folder); runs whole episodes."""
 
     def __init__(self, env_cfg: dict, model_paths: dict[str, str], eval_cfg: dict, threads: int = 1):
         import ray
@@ -74,22 +76,52 @@ class EvalWorker:
         torch.set_num_threads(threads)
         self.env = make_env(env_cfg["id"], split=env_cfg.get("split"), max_episode_steps=env_cfg.get("max_episode_steps"),
                             **env_cfg.get("kwargs", {}))
-        self.eval_cfg = eval_cfg
+        self.eval_cfg, self.env_id = eval_cfg, env_cfg["id"]
         self.policies = {}
         self.calls: dict[str, list[int]] = {}
         # an actor given a (fractional) GPU by evaluate.gpus_per_actor runs its policies there
         self.device = torch.device("cuda" if ray.is_initialized() and ray.get_gpu_ids() else "cpu")
         for name, path in model_paths.items():
+            if Path(path).is_dir():  # an RLlib module: one forward pass per action
+                from ray.rllib.core.rl_module.rl_module import RLModule
+
+                module = RLModule.from_checkpoint(path)
+                self.policies[name] = (rllib_policy(module, self.env.action_space), 1)
+                self.calls[name] = None
+                continue
             method, model, spec = load_model(path)
             model.to(self.device)
             self.calls[name] = count_backbone_calls(model)
-            self.policies[name] = (method.make_policy(model, spec), spec)
+            self.policies[name] = (method.make_policy(model, spec), spec.obs_history)
 
-    def run(self, model: str, episode: int, seed: int) -> dict:
-        policy, spec = self.policies[model]
-        self.calls[model][0] = 0
-        out = run_episode(self.env, policy, seed, spec.obs_history, self.eval_cfg["execute"], self.eval_cfg.get("chunk"))
-        return {"model": model, "episode": episode, "seed": seed, "nfe": self.calls[model][0] / out["plans"], **out}
+    def run(self, model: str, seed_index: int, episode: int, seed: int) -> dict:
+        policy, obs_history = self.policies[model]
+        calls = self.calls[model]
+        if calls is not None:
+            calls[0] = 0
+        out = run_episode(self.env, policy, seed, obs_history, self.eval_cfg["execute"], self.eval_cfg.get("chunk"))
+        nfe = 1.0 if calls is None else calls[0] / out["plans"]
+        return {"model": model, "task": self.env_id, "seed_index": seed_index, "episode": episode, "seed": seed,
+                "nfe": nfe, **out}
+
+
+def rllib_policy(module, action_space):
+    """Wrap an RLlib RLModule as a rayexp policy: x (B, h, obs_dim) -> deterministic actions (B, 1, act_dim);
+    discrete actions come back one-hot (as the store holds them; ``run_episode`` takes the argmax)."""
+    import torch
+
+    dist_cls = module.get_inference_action_dist_cls()
+
+    def policy(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            out = module.forward_inference({"obs": x[:, -1]})
+            a = dist_cls.from_logits(out["action_dist_inputs"]).to_deterministic().sample()
+        if hasattr(action_space, "n"):
+            return torch.nn.functional.one_hot(a.long() - int(action_space.start), int(action_space.n)).float()[:, None]
+        low, high = torch.as_tensor(action_space.low), torch.as_tensor(action_space.high)
+        return (low + (a.clamp(-1, 1) + 1.0) * 0.5 * (high - low))[:, None]
+
+    return policy
 
 
 def count_backbone_calls(model) -> list[int]:
@@ -107,32 +139,17 @@ def count_backbone_calls(model) -> list[int]:
 
 def evaluate(env_cfg: dict, model_paths: dict[str, str], eval_cfg: dict, num_actors: int,
              ref_scores: tuple[float, float] | None = None) -> pd.DataFrame:
-    """Every model on ``episodes`` seeded episodes over ``num_actors`` actors; one row per episode."""
+    """Every model on ``seeds`` x ``episodes`` seeded episodes over ``num_actors`` actors; one row per episode."""
     from rayexp.cluster import require_gpus
 
     gpus = eval_cfg.get("gpus_per_actor", 0.0)
     require_gpus("evaluate.gpus_per_actor", gpus)  # a fraction: several actors share one GPU
-    jobs = [(m, i, episode_seed(eval_cfg["seed"], 0, i)) for m in model_paths for i in range(eval_cfg["episodes"])]
+    jobs = [(m, k, i, episode_seed(eval_cfg["seed"], k, i)) for m in model_paths
+            for k in range(eval_cfg.get("seeds", 1)) for i in range(eval_cfg["episodes"])]
     rows = run_on_actors(EvalWorker, (env_cfg, model_paths, eval_cfg), jobs, num_actors, "evaluate", num_gpus=gpus)
-    df = pd.DataFrame(rows).sort_values(["model", "episode"]).reset_index(drop=True)
+    df = pd.DataFrame(rows).sort_values(["model", "seed_index", "episode"]).reset_index(drop=True)
     if ref_scores is not None:
         from rayexp.d4rl import normalized_score
 
         df["normalized_score"] = normalized_score(df["return"].to_numpy(), *ref_scores)
     return df
-
-
-def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard error per model of return (and normalized score), plus timing."""
-    agg = {"return": ["mean", "sem"], "length": "mean", "ms_per_action": "median", "ms_per_plan": "median"}
-    if "normalized_score" in df:
-        agg["normalized_score"] = ["mean", "sem"]
-    out = df.groupby("model", sort=False).agg(agg)
-    scores = ("return", "normalized_score")  # keep their statistic in the name: return_mean, return_sem
-    out.columns = [f"{col}_{stat}" if col in scores else col for col, stat in out.columns]
-    out["episodes"] = df.groupby("model", sort=False).size()
-    if df["nfe"].notna().any():
-        out["nfe"] = df.groupby("model", sort=False)["nfe"].first()
-    if df["success"].notna().any():
-        out["success_rate"] = df.groupby("model", sort=False)["success"].mean()
-    return out.reset_index()

@@ -97,8 +97,9 @@ def check_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = N
     if family_of(cfg).evaluate:  # a family with its own evaluation checks its own models
         return
     missing = [m for m in stages if not run.model_path(m).exists()]
+    missing += [m for m in names if m in cfg.offline_rl and not run.offline_module(m).exists()]
     if missing:
-        raise RayexpError(f"no trained model for {missing} in {run.path / 'models'}; run `rayexp train` first")
+        raise RayexpError(f"no trained model for {missing} in {run.path}; run `rayexp train` first")
     check_policies_fit_env(cfg, {m: run.model_path(m) for m in stages})
 
 
@@ -244,7 +245,7 @@ def run_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = Non
     t0, started = time.perf_counter(), time.time()
     summary = _evaluate(cfg, run, models)
     tracker = open_tracker(tracking_context(cfg, run.path, dataset_path(cfg, run)), "evaluate")
-    tracker.log_table(summary.to_dict("records"), [c for c in ("model", "method", "traffic", "team") if c in summary])
+    tracker.log_table(summary.to_dict("records"), [c for c in ("model", "method", "task") if c in summary])
     tracker.close()
     written = sorted(p.name for p in run.path.glob("*eval*.parquet") if p.stat().st_mtime >= started - 1)
     where = run.path / written[0] if len(written) == 1 else run.path
@@ -254,9 +255,9 @@ def run_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = Non
 
 
 def _evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) -> pd.DataFrame:
-    from rayexp.artifacts import write_rows
-    from rayexp.evaluate import evaluate, summarize
+    from rayexp.evaluate import evaluate
     from rayexp.report import write_eval_tables
+    from rayexp.rows import summarize, write_run_rows
 
     family = family_of(cfg)
     if cfg.evaluate.gpus_per_actor > 0 and not family.gpu_evaluation:
@@ -267,16 +268,16 @@ def _evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) 
         return own(cfg, run, models)
     explicit = bool(models)
     models = models or cfg.evaluation_stages()
-    paths = {m: str(run.model_path(m)) for m in models}
+    paths = {m: str(run.model_path(m) if m in cfg.models else run.offline_module(m)) for m in models}
     missing = [m for m, p in paths.items() if not Path(p).exists()]
     if missing:
-        raise RayexpError(f"no trained model for {missing} in {run.path / 'models'}; run `rayexp train` first")
+        raise RayexpError(f"no trained model for {missing} in {run.path}; run `rayexp train` first")
     store_path = dataset_path(cfg, run)
     meta = EpisodeStore(store_path).meta if store_path.exists() else None
     ref = (meta.ref_min_score, meta.ref_max_score) if meta and meta.ref_min_score is not None else None
     df = evaluate(cfg.env.model_dump(), paths, cfg.evaluate.model_dump(), cfg.evaluate.num_actors, ref)
     # --model X replaces X's rows only; the other models' rows stay, and the tables are rewritten from all of them
-    everything = write_rows(df, run.path / "eval.parquet", "model" if explicit else None)
+    everything = write_run_rows(run.path, df, replace_models_only=explicit)
     write_eval_tables(run.path)
     append_metrics(run, [{"kind": "eval", "stage": r.pop("model"), **r} for r in summarize(df).to_dict("records")])
     return summarize(everything)

@@ -8,15 +8,16 @@ import pandas as pd
 from rayexp.artifacts import markdown_table, save_figure
 from rayexp.errors import RayexpError
 from rayexp.families import Family, family_for, hook
+from rayexp.rows import SEM_RULE
 
 
 def eval_summary(run_path: Path) -> pd.DataFrame:
-    from rayexp.evaluate import summarize
+    from rayexp.rows import read_run_rows, summarize
 
-    path = Path(run_path) / "eval.parquet"
-    if not path.exists():
+    rows = read_run_rows(run_path)
+    if rows is None:
         raise RayexpError(f"{run_path} has no evaluation results (eval.parquet); run `rayexp evaluate` first")
-    return summarize(pd.read_parquet(path))
+    return summarize(rows)
 
 
 def write_eval_tables(run_path: Path) -> pd.DataFrame:
@@ -37,19 +38,22 @@ def plot_eval(df: pd.DataFrame, summary: pd.DataFrame, out: Path, dataset_return
 
     score = "normalized_score" if "normalized_score" in df else "return"
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    models = list(summary["model"])
-    axes[0].bar(models, summary[f"{score}_mean"], yerr=summary[f"{score}_sem"], capsize=4, color="tab:blue")
+    one_task = summary["task"].nunique() == 1
+    labels = [m if one_task else f"{m} ({t})" for m, t in zip(summary["model"], summary["task"])]
+    axes[0].bar(labels, summary[f"{score}_mean"], yerr=summary[f"{score}_sem"], capsize=4, color="tab:blue")
     axes[0].set_ylabel(f"{score.replace('_', ' ')} (mean ± s.e.)")
     axes[0].set_title("score")
-    axes[1].bar(models, summary["ms_per_action"], color="tab:orange")
-    axes[1].set_yscale("log")
+    if "ms_per_action" in summary:  # SMAX rounds are not timed
+        axes[1].bar(labels, summary["ms_per_action"], color="tab:orange")
+        axes[1].set_yscale("log")
     axes[1].set_ylabel("ms per action (median, log)")
     axes[1].set_title("inference time")
     for ax in axes[:2]:
         ax.tick_params(axis="x", rotation=30)
     # Fig. 3.3 style: where each model's episode returns fall against the dataset's.
     groups = ([("dataset", dataset_returns)] if dataset_returns is not None else []) + \
-        [(m, df.loc[df["model"] == m, "return"]) for m in models]
+        [(label, df.loc[(df["model"] == m) & (df["task"] == t), "return"])
+         for label, m, t in zip(labels, summary["model"], summary["task"])]
     axes[2].hist([g for _, g in groups], bins=20, label=[n for n, _ in groups], density=True, histtype="step", linewidth=1.5)
     axes[2].set_xlabel("episode return")
     axes[2].set_title("return distribution")
@@ -132,7 +136,9 @@ def run_report(run_path: Path) -> str:
 
     if seed_runs(run_path):  # a run made with `seeds: [...]`: intervals over its RUN/seed_<k>/ runs
         return seeds_report([run_path])
-    df = pd.read_parquet(run_path / "eval.parquet") if (run_path / "eval.parquet").exists() else None
+    from rayexp.rows import read_run_rows
+
+    df = read_run_rows(run_path)
     text = [f"# {run_path.name}"]
     if df is not None:
         summary = write_eval_tables(run_path)
@@ -142,7 +148,7 @@ def run_report(run_path: Path) -> str:
         episodes = run_dataset_dir(run_path) / "episodes.parquet"  # data.path when set (e.g. a D4RL tier)
         data_returns = pd.read_parquet(episodes, columns=["return"])["return"] if episodes.exists() else None
         plot_eval(df, summary, run_path / "eval.png", data_returns)
-        text += ["", table, "", f"plot: {run_path / 'eval.png'}"]
+        text += ["", table, "", f"mean ± s.e.: {SEM_RULE}; plot: {run_path / 'eval.png'}"]
         t31 = table_3_1_markdown(run_path, df)
         if t31:
             text += ["", t31]

@@ -4,7 +4,7 @@ RLlib 2.60's offline API reads Parquet through Ray Data. ``store_to_rllib_parque
 RLlib's column schema (``ray.rllib.offline.offline_prelearner.SCHEMA``: eps_id, obs, actions, rewards,
 new_obs, terminateds, truncateds), one row per transition. Actions are written in the policy's normalized
 [-1, 1] range, because RLlib's continuous policies act there and its env runners rescale to the env's
-bounds (``normalize_actions=True``); ``rllib_policy`` does that rescaling for our evaluation.
+bounds (``normalize_actions=True``); ``rayexp.evaluate.rllib_policy`` does that rescaling for our evaluation.
 
 Evaluation reuses ``rayexp.evaluate.run_episode`` with episode i on seed ``seed + i``, so a "cql" row
 sits beside BC/teacher/RACTD rows of ``rayexp evaluate`` in one table.
@@ -148,62 +148,18 @@ def train_cql(store_path: str | Path, out_dir: str | Path, iterations: int, algo
     return {"module": str(module_dir), "updates": iterations * iters_per_train, "wall_s": time.perf_counter() - t0, "losses": losses}
 
 
-def rllib_policy(module, action_space):
-    """Wrap an RLlib RLModule as a rayexp policy: x (B, h, obs_dim) -> deterministic actions (B, 1, act_dim);
-    discrete actions come back one-hot (as the store holds them; ``run_episode`` takes the argmax)."""
-    import torch
-
-    dist_cls = module.get_inference_action_dist_cls()
-
-    def policy(x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            out = module.forward_inference({"obs": x[:, -1]})
-            a = dist_cls.from_logits(out["action_dist_inputs"]).to_deterministic().sample()
-        if hasattr(action_space, "n"):
-            return torch.nn.functional.one_hot(a.long() - int(action_space.start), int(action_space.n)).float()[:, None]
-        low, high = torch.as_tensor(action_space.low), torch.as_tensor(action_space.high)
-        return (low + (a.clamp(-1, 1) + 1.0) * 0.5 * (high - low))[:, None]
-
-    return policy
-
-
-def _eval_chunk(module_dir: str, env_cfg: dict, jobs: list[tuple[int, int]], model: str) -> list[dict]:
-    import torch
-    from ray.rllib.core.rl_module.rl_module import RLModule
-
-    from envs.registry import make_env
-    from rayexp.evaluate import run_episode
-
-    torch.set_num_threads(1)
-    env = make_env(env_cfg["id"], max_episode_steps=env_cfg.get("max_episode_steps"), **env_cfg.get("kwargs", {}))
-    policy = rllib_policy(RLModule.from_checkpoint(module_dir), env.action_space)
-    return [{"model": model, "episode": i, "seed": s, "nfe": 1.0, **run_episode(env, policy, s, 1, "first", None)}
-            for i, s in jobs]
-
-
 def evaluate_rllib(module_dir: str | Path, env_cfg: dict, episodes: int = 100, seed: int = 1000, num_actors: int = 2,
                    model: str = "cql", ref_scores: tuple[float, float] | None = None) -> pd.DataFrame:
-    """Per-episode rows like ``rayexp.evaluate.evaluate``: episode i runs on seed ``seed + i``."""
-    import ray
+    """One RLlib module on ``rayexp.evaluate.evaluate``'s actors and seeds (episode i on ``seed + i``)."""
+    from rayexp.evaluate import evaluate
 
-    jobs = [(i, seed + i) for i in range(episodes)]
-    task = ray.remote(num_cpus=1)(_eval_chunk)
-    refs = [task.remote(str(Path(module_dir).resolve()), env_cfg, jobs[k::num_actors], model) for k in range(num_actors)]
-    df = pd.DataFrame([r for rows in ray.get(refs) for r in rows]).sort_values("episode").reset_index(drop=True)
-    if ref_scores is not None:
-        from rayexp.d4rl import normalized_score
-
-        df["normalized_score"] = normalized_score(df["return"].to_numpy(), *ref_scores)
-    return df
+    ev = {"episodes": episodes, "seed": seed, "execute": "first", "chunk": None}
+    return evaluate(env_cfg, {model: str(Path(module_dir).resolve())}, ev, num_actors, ref_scores)
 
 
 def add_rows_to_run(run_path: str | Path, df: pd.DataFrame) -> Path:
     """Put a baseline's rows into RUN/eval.parquet, replacing earlier rows of the same model name."""
-    path = Path(run_path) / "eval.parquet"
-    if path.exists():
-        old = pd.read_parquet(path)
-        df = pd.concat([old[~old["model"].isin(df["model"].unique())], df], ignore_index=True)
-    tmp = path.with_name(".eval.parquet.tmp")
-    df.to_parquet(tmp, index=False)
-    tmp.replace(path)
-    return path
+    from rayexp.rows import ROWS_FILE, write_run_rows
+
+    write_run_rows(Path(run_path), df, replace_models_only=True)
+    return Path(run_path) / ROWS_FILE

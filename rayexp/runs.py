@@ -41,6 +41,10 @@ class Run:
     def model_path(self, stage: str) -> Path:
         return self.path / "models" / f"{stage}.pt"
 
+    def offline_module(self, stage: str) -> Path:
+        """The RLlib module folder of an ``offline_rl`` stage."""
+        return self.path / "offline_rl" / stage / "module"
+
     def train_storage(self) -> Path:
         return self.path / "ray_train"
 

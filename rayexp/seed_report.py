@@ -4,7 +4,7 @@ number; written as seeds.md / seeds.csv and an interval plot, seeds_intervals.pn
 
 The runs are either the RUN/seed_<k>/ folders of a run made with ``seeds: [...]`` or run folders named one by one.
 A run's score on a task is its mean episode score there: the D4RL normalized score when the dataset has reference
-scores, else the return; the roundabout's tasks are its two traffic settings (OOC and ID), scored by reward.
+scores, else the return, on each of the rows' tasks (``rayexp.rows``: the env; the roundabout's OOC and ID traffic).
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from rayexp.errors import RayexpError
+from rayexp.rows import ROWS_FILE, read_run_rows
 from rayexp.stats import aggregate, plot_intervals
 
 REPS = 10_000
@@ -21,25 +22,16 @@ REPS = 10_000
 
 def seed_runs(path: Path) -> list[Path]:
     """The RUN/seed_<k>/ folders of ``path`` that hold evaluation results."""
-    return sorted((p for p in Path(path).glob("seed_*") if _results_file(p) is not None), key=lambda p: p.name)
-
-
-def _results_file(run: Path) -> Path | None:
-    for name in ("eval.parquet", "roundabout_eval.parquet"):
-        if (run / name).is_file():
-            return run / name
-    return None
+    return sorted((p for p in Path(path).glob("seed_*") if (p / ROWS_FILE).is_file()), key=lambda p: p.name)
 
 
 def episode_scores(run: Path) -> tuple[pd.DataFrame, str]:
     """One row per evaluated episode of ``run``: method, task, score; and the score's name."""
-    f = _results_file(run)
-    if f is None:
-        raise RayexpError(f"{run} has no evaluation results (eval.parquet); run `rayexp evaluate` there first")
-    df = pd.read_parquet(f)
+    df = read_run_rows(run)
+    if df is None:
+        raise RayexpError(f"{run} has no evaluation results ({ROWS_FILE}); run `rayexp evaluate` there first")
     score = "normalized_score" if "normalized_score" in df else "return"
-    task = df["traffic"] if "traffic" in df else "all"
-    return pd.DataFrame({"method": df["model"], "task": task, "score": df[score]}), score
+    return pd.DataFrame({"method": df["model"], "task": df["task"], "score": df[score]}), score
 
 
 def seeds_table(runs: list[Path], reps: int = REPS) -> tuple[pd.DataFrame, str]:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from rayexp.rows import SEM_RULE, summarize
+
 THESIS_COLUMNS = ("BC", "CQL", "IQL", "Diffuser", "Diffusion QL", "Consistency AC", "RACTD")
 THESIS_TABLE_3_1 = {
     "halfcheetah-me": (55.2, 91.6, 86.7, 88.9, 97.2, 89.2, 95.9),
@@ -38,30 +40,28 @@ def dataset_key(env_id: str, tier: str | None) -> str | None:
 
 
 def table_3_1(df: pd.DataFrame, dataset: str | None) -> pd.DataFrame:
-    """One row per evaluated model: our normalized score as 'mean ± s.e.' and the thesis value for that cell.
-
-    ``df`` holds per-episode rows (``rayexp.evaluate`` / ``rayexp.rllib_offline``) with ``normalized_score``.
-    """
+    """One row per evaluated model: our normalized score as 'mean ± s.e.' (``rayexp.rows.summarize``) and the
+    thesis value for that cell. ``df`` holds a run's per-episode rows with ``normalized_score``."""
     if "normalized_score" not in df:
         raise ValueError("no normalized_score column: the dataset has no reference scores (meta ref_min/max_score)")
     thesis = dict(zip(THESIS_COLUMNS, THESIS_TABLE_3_1.get(dataset or "", ())))
     rows = []
-    for model, g in df.groupby("model", sort=False):
-        s = g["normalized_score"]
-        column = MODEL_TO_COLUMN.get(model)
-        rows.append({"dataset": dataset or "?", "model": model, "episodes": len(s),
-                     "normalized score (ours)": _mean_se(s),
+    for r in summarize(df).to_dict("records"):
+        column = MODEL_TO_COLUMN.get(r["model"])
+        rows.append({"dataset": dataset or "?", "model": r["model"], "episodes": r["episodes"],
+                     "normalized score (ours)": _mean_se(r),
                      "thesis (reference)": f"{thesis[column]:.1f}" if column in thesis else "",
-                     "NFE per plan": _median(g, "nfe"), "ms per action": _median(g, "ms_per_action")})
+                     "NFE per plan": _value(r, "nfe"), "ms per action": _value(r, "ms_per_action")})
     return pd.DataFrame(rows)
 
 
-def _mean_se(s: pd.Series) -> str:
-    return f"{s.mean():.1f} ± {s.sem():.1f}" if len(s) > 1 else f"{s.mean():.1f}"
+def _mean_se(r: dict) -> str:
+    mean, sem = r["normalized_score_mean"], r["normalized_score_sem"]
+    return f"{mean:.1f}" if pd.isna(sem) else f"{mean:.1f} ± {sem:.1f}"
 
 
-def _median(g: pd.DataFrame, col: str) -> str:
-    return f"{g[col].median():.3g}" if col in g else ""
+def _value(r: dict, col: str) -> str:
+    return f"{r[col]:.3g}" if col in r else ""
 
 
 def ablation_cells(config: dict) -> dict[str, tuple[bool, bool]]:
@@ -83,11 +83,10 @@ def ablation_cells(config: dict) -> dict[str, tuple[bool, bool]]:
 def table_3_4(df: pd.DataFrame, config: dict) -> pd.DataFrame | None:
     """Rows: plain / reward-aware student; columns: plain / reward-aware teacher; cells 'ours (thesis)'. None
     unless the run evaluated a student in all four cells."""
-    by_cell = {}
+    by_cell, summary = {}, {r["model"]: r for r in summarize(df).to_dict("records")}
     for name, cell in ablation_cells(config).items():
-        g = df.loc[df["model"] == name, "normalized_score"]
-        if len(g):
-            by_cell[cell] = f"{_mean_se(g)} ({name}; thesis {THESIS_TABLE_3_4[cell]})"
+        if name in summary:
+            by_cell[cell] = f"{_mean_se(summary[name])} ({name}; thesis {THESIS_TABLE_3_4[cell]})"
     if len(by_cell) < 4:
         return None
     return pd.DataFrame([{"student": label, "plain teacher": by_cell[(False, ra)], "reward-aware teacher": by_cell[(True, ra)]}
@@ -117,7 +116,7 @@ def table_3_1_markdown(run_path, df: pd.DataFrame) -> str | None:
     meta_file = run_dataset_dir(run_path) / "meta.json"
     meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
     key = dataset_key(meta.get("env_id", ""), meta.get("extra", {}).get("tier"))
-    note = ("D4RL normalized score, mean ± s.e. over episodes; 'thesis (reference)' is the thesis' Table 3.1 value "
+    note = (f"D4RL normalized score, mean ± s.e. ({SEM_RULE}); 'thesis (reference)' is the thesis' Table 3.1 value "
             f"for {key} (D4RL v2 files), not a result of this run.") if key else \
         "D4RL normalized score, mean ± s.e. (dataset tier unknown, so no thesis reference shown)."
     text = "## Table 3.1 (in kind)\n\n" + markdown_table(table_3_1(df, key)) + "\n\n" + note
@@ -125,6 +124,6 @@ def table_3_1_markdown(run_path, df: pd.DataFrame) -> str | None:
     t34 = table_3_4(df, yaml.safe_load(cfg_file.read_text()) or {}) if cfg_file.exists() else None
     if t34 is not None:
         text += ("\n\n## Table 3.4 (in kind): where the reward objective enters\n\n" + markdown_table(t34) +
-                 "\n\nD4RL normalized score, mean ± s.e. over episodes; the thesis values are its hopper-medium-replay "
+                 f"\n\nD4RL normalized score, mean ± s.e. ({SEM_RULE}); the thesis values are its hopper-medium-replay "
                  "numbers (100 seeds, D4RL v2), not results of this run.")
     return text

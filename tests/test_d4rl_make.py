@@ -120,7 +120,10 @@ def test_table_3_1_puts_thesis_reference_beside_ours():
 
     assert dataset_key("Hopper-v5", "medium-replay") == "hopper-mr"
     assert dataset_key("HalfCheetah-v5", "medium-expert") == "halfcheetah-me"
-    df = pd.DataFrame({"model": ["ractd"] * 2 + ["cql"] * 2 + ["teacher"] * 2, "normalized_score": [100.0, 110.0, 90, 90, 50, 60]})
+    scores = [100.0, 110.0, 90, 90, 50, 60]
+    df = pd.DataFrame({"model": ["ractd"] * 2 + ["cql"] * 2 + ["teacher"] * 2, "task": "Hopper-v5", "seed_index": 0,
+                       "episode": [0, 1] * 3, "seed": [1000, 1001] * 3, "return": scores, "length": 100, "success": None,
+                       "normalized_score": scores})
     t = table_3_1(df, "hopper-mr").set_index("model")
     assert t.loc["ractd", "normalized score (ours)"] == "105.0 ± 5.0"
     assert t.loc["ractd", "thesis (reference)"] == "104.9" and t.loc["cql", "thesis (reference)"] == "95.0"
@@ -145,8 +148,8 @@ def test_table_3_4_cells_come_from_the_shipped_ablation_config(tmp_path):
                                         "ractd_rwt": (True, True)}
     scores = {"ctd": 40.0, "ractd": 90.0, "ctd_rwt": 70.0, "ractd_rwt": 80.0, "teacher": 50.0, "cql": 60.0}
     df = pd.DataFrame([{"model": m, "normalized_score": s + d, "return": 10 * (s + d), "length": 100, "nfe": 1.0,
-                        "ms_per_action": 2.0, "ms_per_plan": 2.0, "success": None,
-                        "seed": 1000 + i} for m, s in scores.items() for i, d in enumerate((-1, 1))])
+                        "ms_per_action": 2.0, "ms_per_plan": 2.0, "success": None, "task": "Hopper-v5",
+                        "seed_index": 0, "episode": i, "seed": 1000 + i} for m, s in scores.items() for i, d in enumerate((-1, 1))])
     t = table_3_4(df, resolved).set_index("student")
     assert t.loc["reward-aware student", "plain teacher"].startswith("90.0 ± 1.0 (ractd; thesis 104.9)")
     assert t.loc["plain student", "reward-aware teacher"].startswith("70.0 ± 1.0 (ctd_rwt; thesis 96.2)")

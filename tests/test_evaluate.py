@@ -4,7 +4,8 @@ import numpy as np
 from algorithms.base import DataSpec
 from algorithms.bc import BC
 from algorithms.configs import BCConfig
-from rayexp.evaluate import evaluate, summarize
+from rayexp.evaluate import evaluate
+from rayexp.rows import check_rows, summarize
 from rayexp.train import save_model
 
 
@@ -23,6 +24,7 @@ def test_two_actors_equal_one_actor(tmp_path, ray_session):
     np.testing.assert_array_equal(one["return"], two["return"])
     np.testing.assert_array_equal(one["seed"], [7, 8, 9, 10])
     assert one["return"].nunique() > 1, "different seeds give different episodes"
+    assert check_rows(one) is one and set(one["task"]) == {"HalfCheetah-v5"} and set(one["seed_index"]) == {0}
     s = summarize(two)
     assert s.loc[0, "episodes"] == 4 and np.isfinite(s.loc[0, "return_sem"])
 

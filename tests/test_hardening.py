@@ -161,7 +161,8 @@ def test_evaluate_one_model_with_overwrite_keeps_the_run_and_the_other_rows(tmp_
     run = tiny_run(tmp_path)
     (run / "expert").mkdir()
     (run / "expert" / "iteration.txt").write_text("2")
-    old = pd.DataFrame({"model": ["bc", "bc2", "bc2"], "episode": [0, 0, 1], "seed": [1000, 1000, 1001],
+    old = pd.DataFrame({"model": ["bc", "bc2", "bc2"], "task": ["InvertedPendulum-v5"] * 3, "seed_index": [0] * 3,
+                        "episode": [0, 0, 1], "seed": [1000, 1000, 1001],
                         "return": [1.0, 5.0, 7.0], "length": [3, 5, 7], "success": [None] * 3, "plans": [1, 2, 2],
                         "ms_per_plan": [1.0] * 3, "ms_per_action": [1.0] * 3, "nfe": [1.0] * 3})
     old.to_parquet(run / "eval.parquet", index=False)

@@ -47,7 +47,7 @@ def test_aggregate_counts_seeds_and_episodes_and_takes_the_se_over_seeds():
 
 def _fake_run(path, seed: int) -> None:
     path.mkdir(parents=True)
-    rows = [{"model": m, "episode": e, "seed": 1000 + e, "return": base + seed + e, "length": 10, "success": None,
+    rows = [{"model": m, "task": "Hopper-v5", "seed_index": 0, "episode": e, "seed": 1000 + e, "return": base + seed + e, "length": 10, "success": None,
              "plans": 3, "ms_per_plan": 1.0, "ms_per_action": 0.3, "nfe": 1.0}
             for m, base in (("teacher", 50.0), ("ractd", 60.0)) for e in range(5)]
     pd.DataFrame(rows).to_parquet(path / "eval.parquet", index=False)

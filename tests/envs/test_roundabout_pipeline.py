@@ -94,8 +94,8 @@ def test_crashes_and_reward_are_averaged_per_seed_then_over_seeds():
     rows = []
     for k, crash_rate in enumerate([0.1, 0.2, 0.3]):
         for i in range(10):
-            rows.append({"model": "bc", "traffic": "ooc", "seed_index": k, "episode": i, "crashed": i < 10 * crash_rate,
-                         "return": float(k), "params": 7, "ms_per_action": 1.0})
+            rows.append({"model": "bc", "task": "ooc", "seed_index": k, "episode": i, "seed": i, "crashed": i < 10 * crash_rate,
+                         "return": float(k), "length": 5, "success": None, "params": 7, "ms_per_action": 1.0})
     s = summarize_roundabout(pd.DataFrame(rows)).iloc[0]
     assert s["crashes_mean"] == pytest.approx(20.0) and s["crashes_sem"] == pytest.approx(10 / np.sqrt(3))
     assert s["reward_mean"] == pytest.approx(1.0) and s["seeds"] == 3 and s["episodes_per_seed"] == 10
@@ -154,14 +154,14 @@ def test_tiny_roundabout_run_through_the_cli(tmp_path):
     rayexp_cli("train", "--config", str(CONFIG), "--run-dir", runs, *TINY)
     assert (run / "offline_rl" / "cql" / "module").is_dir()
     out = rayexp_cli("evaluate", "--config", str(CONFIG), "--run-dir", runs, *TINY).stdout
-    df = pd.read_parquet(run / "roundabout_eval.parquet")
+    df = pd.read_parquet(run / "eval.parquet")
     want = {"bc", "bc_large", "planner", "planner_ctd", "ctd", "cql", "planner-random-cond", "planner_ctd-random-cond",
             "ppo-cars", "ppo-bicycles"}
-    assert set(df["model"]) == want and set(df["traffic"]) == {"ooc", "id"} and len(df) == len(want) * 2 * 2 * 2
-    assert df.groupby(["model", "traffic"]).size().eq(4).all() and "crashes_mean" in out
+    assert set(df["model"]) == want and set(df["task"]) == {"ooc", "id"} and len(df) == len(want) * 2 * 2 * 2
+    assert df.groupby(["model", "task"]).size().eq(4).all() and "crashes_mean" in out
     # one stage re-evaluated: its rows are replaced, every other method's rows are kept
     rayexp_cli("evaluate", "--config", str(CONFIG), "--run-dir", runs, *TINY, "evaluate.seed=7", "--model", "planner_ctd")
-    again = pd.read_parquet(run / "roundabout_eval.parquet")
+    again = pd.read_parquet(run / "eval.parquet")
     assert set(again["model"]) == want and len(again) == len(df)
     assert again[again["model"] == "bc"].reset_index(drop=True).equals(df[df["model"] == "bc"].reset_index(drop=True))
     rep = rayexp_cli("report", str(run)).stdout
@@ -178,6 +178,7 @@ def test_roundabout_rows_do_not_depend_on_the_actor_count(ray_session, tmp_path)
     from algorithms.registry import make_method
     from envs.registry import make_env
     from rayexp.families.roundabout.evaluate import evaluate_roundabout
+    from rayexp.rows import check_rows
     from rayexp.runs import Run
     from rayexp.train import save_model
 
@@ -196,3 +197,4 @@ def test_roundabout_rows_do_not_depend_on_the_actor_count(ray_session, tmp_path)
         cfg.evaluate.num_actors = actors
         rows[actors] = evaluate_roundabout(cfg, run).drop(columns="ms_per_action")
     assert len(rows[1]) == 2 * 2 * 3 and rows[1].equals(rows[2])
+    assert check_rows(rows[1]) is rows[1] and set(rows[1]["task"]) == {"ooc", "id"}

@@ -132,7 +132,8 @@ def test_ippo_switch_gives_a_local_critic(env):
 
 
 def test_parallel_evaluation_same_with_1_and_2_actors(ray_session, tmp_path, env):
-    from rayexp.families.smax.evaluate import evaluate_teams, success_summary
+    from rayexp.families.smax.evaluate import evaluate_teams
+    from rayexp.rows import ROW_COLUMNS, summarize
 
     obs_dim, n_act = int(env.observation_space("ally_0").shape[0]), int(env.action_space("ally_0").n)
     torch.manual_seed(0)
@@ -142,13 +143,13 @@ def test_parallel_evaluation_same_with_1_and_2_actors(ray_session, tmp_path, env
     kw = dict(actor_path=str(tmp_path / "actor.pt"), ego_paths={}, env_names=[ENV], teams=["mappo+random"],
               rounds=3, seeds=2, base_seed=7, greedy=False)  # sampled MAPPO + random: every agent draws noise
     one, two = evaluate_teams(num_actors=1, **kw), evaluate_teams(num_actors=2, **kw)
-    cols = ["env", "team_name", "seed", "round", "round_seed", "won", "result", "return", "length", "team"]
+    cols = [*ROW_COLUMNS, "result", "units"]  # the rows every family writes, and SMAX's own
     assert len(one) == 6
     pd_testing = pytest.importorskip("pandas.testing")
     pd_testing.assert_frame_equal(one[cols], two[cols])
-    summary = success_summary(one)
-    assert set(summary["seeds"]) == {2} and set(summary["rounds"]) == {6}
-    assert one["round_seed"].nunique() == 6 and one["masks_respected"].all()
+    summary = summarize(one)
+    assert set(summary["seeds"]) == {2} and set(summary["episodes"]) == {6} and set(summary["model"]) == {"mappo+random"}
+    assert one["seed"].nunique() == 6 and one["masks_respected"].all()
 
 
 def test_success_table_mean_and_se_over_seeds(tmp_path):
@@ -160,8 +161,9 @@ def test_success_table_mean_and_se_over_seeds(tmp_path):
     for env, row, wins in (("smax-2v2-hard-id-test", "ID (AAA)", [[1, 1], [1, 0]]), ("smax-2v2-hard-test", "hard", [[0, 0], [1, 0]])):
         for team, flip in (("mappo", False), ("mappo+random", True)):
             for seed, ws in enumerate(wins):
-                rows += [{"env": env, "row": row, "team_name": team, "seed": seed, "round": r,
-                          "won": bool(w) != flip, "team": "stalker-zealot"} for r, w in enumerate(ws)]
+                rows += [{"task": env, "row": row, "model": team, "seed_index": seed, "episode": r, "seed": r,
+                          "success": bool(w) != flip, "return": 0.0, "length": 9, "units": "stalker-zealot"}
+                         for r, w in enumerate(ws)]
     table, long = success_table(pd.DataFrame(rows))
     assert list(table["row"]) == ["ID (AAA)", "hard"] and list(table.columns[1:]) == ["2 MAPPO", "1 MAPPO + 1 random"]
     cell = long[(long["row"] == "ID (AAA)") & (long["team_name"] == "mappo")].iloc[0]
@@ -170,7 +172,7 @@ def test_success_table_mean_and_se_over_seeds(tmp_path):
     assert plot_improvement(long, tmp_path / "fig.png").stat().st_size > 0
     assert plot_k_replaced(long, tmp_path / "a16.png") is None  # no stage at two k
     assert plot_condition_modes(long, {}, tmp_path / "f211.png") is None
-    more = [{**r, "team_name": t} for r in rows for t in ("mappo+p_none", "mappo+p_attn", "mappo+2*p_attn")]
+    more = [{**r, "model": t} for r in rows for t in ("mappo+p_none", "mappo+p_attn", "mappo+2*p_attn")]
     _, long = success_table(pd.DataFrame(rows + more))
     assert plot_k_replaced(long, tmp_path / "a16.png").stat().st_size > 0
     modes = {"p_none": "none", "p_attn": "cross_attention"}
@@ -297,6 +299,7 @@ def test_report_names_commit_config_and_mappo_budget_of_each_run(ray_session, tm
     from rayexp.families.smax.config import eval_envs
     from rayexp.families.smax.pipeline import run_mappo
     from rayexp.families.smax.report import smax_report
+    from rayexp.rows import write_run_rows
     from rayexp.runs import git_commit, open_run
 
     cfg = load_config(None, ["name=tiny", "env.id=smax-2v2-hard", *TINY_MAPPO, "family.teams=[mappo]"])
@@ -304,9 +307,10 @@ def test_report_names_commit_config_and_mappo_budget_of_each_run(ray_session, tm
     run_mappo(cfg, run, echo=lambda _: None)
     # the same run-folder basics as every family: commit.txt and a run.log the stages write to
     assert (run.path / "commit.txt").read_text().strip() == git_commit() and (run.path / "run.log").stat().st_size > 0
-    rows = [{"env": env, "row": row, "team_name": "mappo", "seed": seed, "round": r, "won": (seed + r) % 2 == 0,
-             "team": "stalker-stalker"} for row, env in eval_envs(cfg.env.id).items() for seed in range(2) for r in range(2)]
-    pd.DataFrame(rows).to_parquet(run.path / "eval_rounds.parquet")
+    rows = [{"task": env, "row": row, "model": "mappo", "seed_index": seed, "episode": r, "seed": r, "return": 0.0,
+             "length": 9, "success": (seed + r) % 2 == 0, "units": "stalker-stalker"}
+            for row, env in eval_envs(cfg.env.id).items() for seed in range(2) for r in range(2)]
+    write_run_rows(run.path, pd.DataFrame(rows))
     smax_report([run.path], tmp_path / "out")
     report = (tmp_path / "out" / "report.md").read_text()
     assert f"commit {git_commit()}" in report and "id: smax-2v2-hard" in report and "total_env_steps: 64" in report
@@ -335,8 +339,8 @@ def test_smax_runs_through_the_core_commands(tmp_path):
     assert (run / "models" / "bc.pt").exists()
     out = rayexp_cli("evaluate", *args, timeout=900).stdout
     assert "mappo+bc" in out
-    rounds = pd.read_parquet(run / "eval_rounds.parquet")
-    assert len(rounds) == 2 * 2 * 2 and set(rounds["team_name"]) == {"mappo", "mappo+bc"}  # 2 envs x 2 teams x 2
+    rounds = pd.read_parquet(run / "eval.parquet")
+    assert len(rounds) == 2 * 2 * 2 and set(rounds["model"]) == {"mappo", "mappo+bc"}  # 2 envs x 2 teams x 2
     report = rayexp_cli("report", str(run)).stdout
     assert "| row | 2 MAPPO | 1 MAPPO + 1 bc |" in report
     assert {"config.yaml", "commit.txt", "run.log"} <= {p.name for p in run.iterdir()}

@@ -1,10 +1,12 @@
 """Maze2D open-loop planning evaluation (thesis 3.4.2, Table B.6) on parallel Ray actors.
 
-Each episode: reset to a random start and goal cell (seed ``evaluate.seed + i``), plan the whole state sequence once
+Each episode: reset to a random start and goal cell (episode i of evaluation seed k on ``evaluate.seed + 100000 k
++ i``, ``rayexp.engine``), plan the whole state sequence once
 from the start with the goal inpainted, then follow it with the inverse-dynamics model (stage ``inverse_dynamics``)
 until the episode ends; after the plan's last state the target stays at the goal. ``evaluate.execute=chunk`` with
 ``evaluate.chunk=K`` replans every K steps instead, ``execute=first`` every step. ``rayexp evaluate`` on a maze2d
-config lands here and writes ``maze_table.md`` / ``maze_table.csv`` (and ``eval.parquet``, one row per episode).
+config lands here and writes ``maze_table.md`` / ``maze_table.csv`` (and ``eval.parquet``, one row per episode,
+``rayexp.rows``).
 
 The rows are Table B.6's, each a trained stage plus sampler overrides; rows whose stage is not in ``models`` (or not
 in ``evaluate.models`` when that is set) are skipped.
@@ -54,6 +56,7 @@ class MazePlanWorker:
         from rayexp.train import load_model
 
         torch.set_num_threads(1)
+        self.env_id = env_cfg["id"]
         self.env = make_env(env_cfg["id"], max_episode_steps=env_cfg.get("max_episode_steps"))
         _, self.inv, _ = load_model(id_path)
         self.replan_every = replan_every
@@ -64,7 +67,7 @@ class MazePlanWorker:
                 method = type(method)(method.cfg.model_copy(update=overrides))
             self.policies[label] = (method.make_policy(model, spec), count_nfe(model))
 
-    def run(self, label: str, episode: int, seed: int) -> dict:
+    def run(self, label: str, seed_index: int, episode: int, seed: int) -> dict:
         import torch
 
         from algorithms.planner import OpenLoopPlanExecutor
@@ -88,7 +91,7 @@ class MazePlanWorker:
             obs, r, terminated, truncated, info = self.env.step(executor.act(obs))
             total, steps = total + r, steps + 1
             success, done = success or bool(info.get("success", r > 0)), terminated or truncated
-        return {"model": label, "episode": episode, "seed": seed, "return": total, "length": steps, "success": success,
+        return {"model": label, "task": self.env_id, "seed_index": seed_index, "episode": episode, "seed": seed, "return": total, "length": steps, "success": success,
                 "plans": len(times), "nfe": int(np.mean(nfes)), "ms_per_plan": 1000 * float(np.mean(times)),
                 "ms_per_action": 1000 * float(np.sum(times)) / steps}
 
@@ -110,18 +113,20 @@ def table_rows(cfg, run) -> dict[str, tuple[str, dict]]:
 
 
 def evaluate_maze(cfg, run, ref_scores: tuple[float, float]) -> pd.DataFrame:
-    """Every row on ``evaluate.episodes`` seeded episodes over ``evaluate.num_actors`` actors; one row per episode."""
+    """Every table row on ``evaluate.seeds`` x ``evaluate.episodes`` seeded episodes over ``evaluate.num_actors``
+    actors; one row per episode."""
     from rayexp.d4rl import normalized_score
     from rayexp.engine import episode_seed, run_on_actors
 
     rows = table_rows(cfg, run)
     ev = cfg.evaluate
     replan = 1 if ev.execute == "first" else ev.chunk  # None: the whole plan, open loop (thesis)
-    jobs = [(label, i, episode_seed(ev.seed, 0, i)) for label in rows for i in range(ev.episodes)]
+    jobs = [(label, k, i, episode_seed(ev.seed, k, i)) for label in rows for k in range(ev.seeds) for i in range(ev.episodes)]
     results = run_on_actors(MazePlanWorker, (cfg.env.model_dump(), rows, str(run.model_path(INVERSE_DYNAMICS)), replan),
                             jobs, ev.num_actors, "maze evaluate")
     order = {label: k for k, label in enumerate(rows)}  # the table's row order, as before the actors ran
-    df = pd.DataFrame(results).sort_values(["model", "episode"], key=lambda c: c.map(order) if c.name == "model" else c)
+    df = pd.DataFrame(results).sort_values(["model", "seed_index", "episode"],
+                                           key=lambda c: c.map(order) if c.name == "model" else c)
     df = df.reset_index(drop=True)
     df["normalized_score"] = normalized_score(df["return"].to_numpy(), *ref_scores)
     return df
@@ -129,21 +134,21 @@ def evaluate_maze(cfg, run, ref_scores: tuple[float, float]) -> pd.DataFrame:
 
 def maze_table(df: pd.DataFrame, maze: str) -> pd.DataFrame:
     """Table B.6 in kind: per row the normalized score (mean, s.e.), NFE, time per plan, and the thesis score."""
+    from rayexp.rows import summarize
+
     thesis = {label: (ref[MAZES.index(maze)] if ref else "") for label, _, _, ref in TABLE_ROWS}
-    g = df.groupby("model", sort=False)
-    out = pd.DataFrame({
-        "score_mean": g["normalized_score"].mean(), "score_sem": g["normalized_score"].sem(ddof=1),
-        "nfe": g["nfe"].first(), "ms_per_plan": g["ms_per_plan"].median(), "success_rate": g["success"].mean(),
-        "episodes": g.size(),
-    })
-    out["thesis_score"] = [thesis.get(m, "") for m in out.index]
-    return out.reset_index().rename(columns={"model": "method"})
+    s = summarize(df)
+    return pd.DataFrame({
+        "method": s["model"], "score_mean": s["normalized_score_mean"], "score_sem": s["normalized_score_sem"],
+        "nfe": s["nfe"], "ms_per_plan": s["ms_per_plan"], "success_rate": s["success_mean"], "episodes": s["episodes"],
+        "thesis_score": [thesis.get(m, "") for m in s["model"]]})
 
 
 def run_maze_evaluate(cfg, run, keep_others: bool = False) -> pd.DataFrame:
     """Evaluate, write eval.parquet + maze_table.{md,csv}, and the Fig. 2.10 PNG when a planner is trained.
     ``keep_others``: rows of the table rows not evaluated now stay in eval.parquet and the tables."""
-    from rayexp.artifacts import markdown_table, write_rows
+    from rayexp.artifacts import markdown_table
+    from rayexp.rows import write_run_rows
     from rayexp.runs import dataset_path
     from rayexp.store import EpisodeStore
 
@@ -154,8 +159,7 @@ def run_maze_evaluate(cfg, run, keep_others: bool = False) -> pd.DataFrame:
     if not meta.ref_max_score > meta.ref_min_score:
         raise RayexpError(f"reference scores random {meta.ref_min_score} >= controller {meta.ref_max_score}: no scale to "
                           "normalize with; recollect with more collect.episodes or a longer env.max_episode_steps")
-    df = write_rows(evaluate_maze(cfg, run, (meta.ref_min_score, meta.ref_max_score)), run.path / "eval.parquet",
-                    "model" if keep_others else None)
+    df = write_run_rows(run.path, evaluate_maze(cfg, run, (meta.ref_min_score, meta.ref_max_score)), keep_others)
     table = maze_table(df, maze)
     table.to_csv(run.path / "maze_table.csv", index=False)
     note = (f"\n\nmaze2d-{maze}, {len(df) // len(table)} episodes per row of {int(df['length'].iloc[0])} steps; "

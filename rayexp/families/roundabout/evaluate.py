@@ -8,7 +8,8 @@ whichever Ray actor gets it. Each (method, traffic, seed k) is one job of ``raye
 batched policy call per step (``run_lockstep``; replanning every step, Algorithm 1), torch seeded by the seed's first
 episode: the batches never depend on ``evaluate.num_actors``, which only caps the tasks in flight, so 1 actor and N
 give the same rows.
-Rows go to RUN/roundabout_eval.parquet; ``rayexp.families.roundabout.report`` turns them into the tables and figure.
+Rows (``rayexp.rows``; task ``ooc`` / ``id``, plus ``crashed`` and ``params``) go to RUN/eval.parquet;
+``rayexp.families.roundabout.report`` turns them into the tables and figure.
 """
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rayexp.artifacts import write_rows
 from rayexp.config import ExperimentConfig
 from rayexp.errors import RayexpError
+from rayexp.rows import summarize, write_run_rows
 from rayexp.runs import Run
 
 RANDOM_SUFFIX = "-random-cond"
@@ -49,7 +50,7 @@ def methods(cfg: ExperimentConfig, run: Run) -> list[Method]:
 
     names = cfg.evaluate.models or list(cfg.models) + list(cfg.offline_rl)
     out = [Method(m, "stage", str(run.model_path(m))) if m in cfg.models else
-           Method(m, "rllib", str(run.path / "offline_rl" / m / "module")) for m in names]
+           Method(m, "rllib", str(run.offline_module(m))) for m in names]
     out += [Method(m + RANDOM_SUFFIX, "stage", str(run.model_path(m)), True) for m in cfg.family.random_condition]
     if cfg.family.experts:
         out += [Method(f"ppo-{e}" if e else "ppo", "rllib", str(expert_module_dir(run.path / "expert" / e)))
@@ -91,7 +92,7 @@ def load_policy(m: Method, action_space):
     if m.kind == "rllib":
         from ray.rllib.core.rl_module.rl_module import RLModule
 
-        from rayexp.rllib_offline import rllib_policy
+        from rayexp.evaluate import rllib_policy
 
         module = RLModule.from_checkpoint(m.path)
         return rllib_policy(module, action_space), 1, sum(p.numel() for p in module.parameters())
@@ -148,7 +149,7 @@ def run_chunk(m: Method, traffic: str, env_cfg: dict, jobs: list[tuple[int, int,
     envs = [make_env(env_cfg["id"], split=env_cfg.get("split"), **env_cfg.get("kwargs", {})) for _ in jobs]
     policy, h, params = load_policy(m, envs[0].action_space)
     outs = run_lockstep(envs, policy, [seed for *_, seed in jobs], h)
-    return [{"model": m.name, "traffic": traffic, "seed_index": k, "episode": i, "seed": seed, "params": params, **out}
+    return [{"model": m.name, "task": traffic, "seed_index": k, "episode": i, "seed": seed, "params": params, **out}
             for (k, i, seed), out in zip(jobs, outs)]
 
 
@@ -161,8 +162,7 @@ class ChunkWorker:
 
 def evaluate_roundabout(cfg: ExperimentConfig, run: Run, keep_others: bool = False) -> pd.DataFrame:
     """Every method x traffic x seed x episode over ``evaluate.num_actors`` actors, one seed's episodes in lockstep
-    per job; writes RUN/roundabout_eval.parquet (``keep_others``: with the earlier rows of the methods not evaluated
-    now)."""
+    per job; writes RUN/eval.parquet (``keep_others``: with the earlier rows of the methods not evaluated now)."""
     from rayexp.engine import episode_seed, run_on_actors
 
     e = cfg.evaluate
@@ -172,26 +172,19 @@ def evaluate_roundabout(cfg: ExperimentConfig, run: Run, keep_others: bool = Fal
     calls = [(m, traffic, {"id": env_id, "split": cfg.env.split, "kwargs": cfg.env.kwargs}, batch)
              for m in methods(cfg, run) for traffic, env_id in traffic_envs(cfg.env.id).items() for batch in batches]
     df = pd.DataFrame(run_on_actors(ChunkWorker, (), calls, e.num_actors, "roundabout evaluate"))
-    df = df.sort_values(["model", "traffic", "seed_index", "episode"]).reset_index(drop=True)
-    return write_rows(df, run.path / "roundabout_eval.parquet", "model" if keep_others else None)
-
-
-def per_seed(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per (model, traffic, seed): crashes per 100 episodes and mean reward."""
-    g = df.groupby(["model", "traffic", "seed_index"], sort=False)
-    return g.agg(crashes=("crashed", lambda c: 100.0 * np.mean(c)), reward=("return", "mean"),
-                 episodes=("episode", "size"), params=("params", "first"),
-                 ms_per_action=("ms_per_action", "median")).reset_index()
+    df = df.sort_values(["model", "task", "seed_index", "episode"]).reset_index(drop=True)
+    return write_run_rows(run.path, df, replace_models_only=keep_others)
 
 
 def summarize_roundabout(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard error over seeds per (model, traffic) of crashes per 100 episodes and reward."""
-    s = per_seed(df)
-    out = s.groupby(["model", "traffic"], sort=False).agg(
-        crashes_mean=("crashes", "mean"), crashes_sem=("crashes", "sem"), reward_mean=("reward", "mean"),
-        reward_sem=("reward", "sem"), seeds=("seed_index", "size"), episodes_per_seed=("episodes", "first"),
-        params=("params", "first"), ms_per_action=("ms_per_action", "median"))
-    return out.reset_index()
+    """The thesis' view of ``rayexp.rows.summarize`` per (model, traffic): crashes per 100 episodes and reward,
+    mean ± s.e. over seeds."""
+    s = summarize(df, scores=("crashed",))
+    return pd.DataFrame({
+        "model": s["model"], "traffic": s["task"], "crashes_mean": 100 * s["crashed_mean"],
+        "crashes_sem": 100 * s["crashed_sem"], "reward_mean": s["return_mean"], "reward_sem": s["return_sem"],
+        "seeds": s["seeds"], "episodes_per_seed": s["episodes"] // s["seeds"], "params": s["params"],
+        "ms_per_action": s["ms_per_action"]})
 
 
 def run_roundabout_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) -> pd.DataFrame:
@@ -201,7 +194,6 @@ def run_roundabout_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] |
         cfg = cfg.model_copy(update={"evaluate": cfg.evaluate.model_copy(update={"models": list(models)}), "family": fam})
     df = evaluate_roundabout(cfg, run, keep_others=bool(models))
     summary = summarize_roundabout(df)
-    summary.to_csv(run.path / "roundabout_summary.csv", index=False)
     rllib = [m for m in methods(cfg, run) if m.kind == "rllib"]
     if rllib:  # Fig. 2.2 data, when an RLlib method was evaluated now
         from rayexp.families.roundabout.values import values_vs_rtg

@@ -1,5 +1,5 @@
 """Roundabout results beside the thesis: Fig. 2.3-style bars, Table A.5 (size, OOC reward, crashes) and Table A.6
-(true vs random condition), from RUN/roundabout_eval.parquet. Written as markdown and CSV next to the run.
+(true vs random condition), from the run's rows (RUN/eval.parquet). Written as markdown and CSV next to the run.
 
 Thesis rows are matched to ours by stage name (the names tune_configs/roundabout.yaml uses): ``bc`` BC (MLP),
 ``bc_large`` Large BC, ``planner`` the conditional diffusion model, ``ppo*`` PPO (the thesis reports one PPO; we
@@ -13,6 +13,7 @@ import pandas as pd
 
 from rayexp.artifacts import markdown_table, save_figure
 from rayexp.families.roundabout.evaluate import RANDOM_SUFFIX, summarize_roundabout
+from rayexp.rows import SEM_RULE
 
 # Thesis Table A.5 (mean (s.e.) over 3 seeds, OOD = mixed traffic): params, reward, reward s.e., crashes, crashes s.e.
 THESIS_A5 = {
@@ -106,11 +107,14 @@ def plot_fig_2_3(summary: pd.DataFrame, out: Path) -> Path:
 def roundabout_report(run_path: str | Path) -> str | None:
     """Markdown for a roundabout run; writes fig_2_3.png, table_a5.{md,csv}, table_a6.{md,csv}. None before its
     first evaluation."""
+    from rayexp.rows import read_run_rows
+
     run_path = Path(run_path)
-    if not (run_path / "roundabout_eval.parquet").exists():
+    rows = read_run_rows(run_path)
+    if rows is None:
         return None
-    summary = summarize_roundabout(pd.read_parquet(run_path / "roundabout_eval.parquet"))
-    text = ["## Roundabout (OOC = test mixtures, ID = training compositions; mean ± s.e. over seeds)", "",
+    summary = summarize_roundabout(rows)
+    text = [f"## Roundabout (OOC = test mixtures, ID = training compositions; mean ± s.e., {SEM_RULE})", "",
             markdown_table(summary)]
     for name, table in (("table_a5", table_a5(summary)), ("table_a6", table_a6(summary))):
         if table.empty:

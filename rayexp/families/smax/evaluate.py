@@ -1,7 +1,9 @@
 """Parallel multi-agent evaluation: SMAX rounds spread over Ray actors, success rate per seed, mean ± s.e. over seeds.
 
 Each actor holds its envs (one per env name, compiled once), the MAPPO actor and the ego models. Rows of the
-result are rounds; ``success_table`` turns them into Table A.10's layout (rows: ID / simple / hard, columns: teams).
+result are rounds (``rayexp.rows``: model = the team, task = the test-team env, episode = the round, success = won;
+plus ``result``, ``units`` and ``masks_respected``); ``rayexp.families.smax.report.success_table`` turns them into
+Table A.10's layout (rows: ID / simple / hard, columns: teams).
 """
 from __future__ import annotations
 
@@ -85,7 +87,8 @@ class SMAXEvalWorker:
         env = self._env(env_name)
         torch.manual_seed(round_seed)  # the planner's sampling noise is fixed by the round, not by the actor
         out = play_round(env, self.agents(team, env.n_units, round_seed), round_seed)
-        return {"env": env_name, "team_name": team, "seed": seed_index, "round": rnd, "round_seed": round_seed, **out}
+        return {"model": team, "task": env_name, "seed_index": seed_index, "episode": rnd, "seed": round_seed,
+                "success": out.pop("won"), "units": out.pop("team"), **out}
 
 
 def evaluate_teams(actor_path: str, ego_paths: dict[str, str], env_names: list[str], teams: list[str], rounds: int,
@@ -96,19 +99,5 @@ def evaluate_teams(actor_path: str, ego_paths: dict[str, str], env_names: list[s
     jobs = [(e, t, s, r, episode_seed(base_seed, s, r)) for e in env_names for t in teams
             for s in range(seeds) for r in range(rounds)]
     rows = run_on_actors(SMAXEvalWorker, (actor_path, ego_paths), jobs, num_actors, "smax evaluate", kwargs=worker_kwargs)
-    return pd.DataFrame(rows).sort_values(["env", "team_name", "seed", "round"]).reset_index(drop=True)
+    return pd.DataFrame(rows).sort_values(["task", "model", "seed_index", "episode"]).reset_index(drop=True)
 
-
-def success_by_seed(df: pd.DataFrame) -> pd.DataFrame:
-    """Success rate per (env, team, seed) over its rounds."""
-    return df.groupby(["env", "team_name", "seed"], sort=False)["won"].mean().rename("success").reset_index()
-
-
-def success_summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard error over seeds of the per-seed success rate, per env and team."""
-    per_seed = success_by_seed(df)
-    g = per_seed.groupby(["env", "team_name"], sort=False)["success"]
-    out = g.agg(success_mean="mean", seeds="size").reset_index()
-    out["success_sem"] = g.sem(ddof=1).fillna(0.0).to_numpy() if len(out) else []
-    out["rounds"] = df.groupby(["env", "team_name"], sort=False).size().to_numpy()
-    return out

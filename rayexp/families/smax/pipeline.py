@@ -1,7 +1,7 @@
 """The SMAX OOC stages as plain functions on the one experiment config: mappo -> collect -> train -> evaluate.
 
 A SMAX run is an ordinary run folder (config.yaml, commit.txt, run.log, DONE, data/, models/) with mappo/ (RLlib
-checkpoint, actor.pt, mappo_metrics.csv), eval_rounds.parquet, table.md / table.csv and the figures. Every stage
+checkpoint, actor.pt, mappo_metrics.csv), eval.parquet (one row per round, ``rayexp.rows``), table.md / table.csv and the figures. Every stage
 resumes or reuses what exists. The core commands reach them through the family's hooks: `rayexp collect` trains
 MAPPO and records its rounds, `rayexp train` is the core's, `rayexp evaluate` plays the teams, `rayexp report`
 writes the Table A.10 layout.
@@ -14,10 +14,10 @@ from typing import Callable
 
 import pandas as pd
 
-from rayexp.artifacts import write_rows
 from rayexp.config import ExperimentConfig
 from rayexp.errors import RayexpError
 from rayexp.families.smax.config import eval_envs
+from rayexp.rows import read_run_rows, summarize, write_run_rows
 from rayexp.runs import Run
 
 log = logging.getLogger("rayexp")
@@ -53,7 +53,7 @@ def run_collect(cfg: ExperimentConfig, run: Run, overwrite: bool = False):
 
 
 def run_evaluate(cfg: ExperimentConfig, run: Run) -> pd.DataFrame:
-    """Play ``family.teams``; their rows replace earlier ones in eval_rounds.parquet, other teams' rows are kept
+    """Play ``family.teams``; their rows replace earlier ones in RUN/eval.parquet, other teams' rows are kept
     (so adding a team costs only its rounds; delete the file to start over)."""
     from rayexp.families.smax.evaluate import evaluate_teams, parse_team
 
@@ -66,8 +66,8 @@ def run_evaluate(cfg: ExperimentConfig, run: Run) -> pd.DataFrame:
     df = evaluate_teams(str(actor_path(run.path)), {m: str(run.model_path(m)) for m in egos}, list(envs.values()),
                         f.teams, e.episodes, e.seeds, e.seed, e.num_actors, greedy=f.greedy, guidance=f.guidance,
                         sample_steps=f.sample_steps, replan_every=f.replan_every)
-    df["row"] = df["env"].map({v: k for k, v in envs.items()})
-    return write_rows(df, run.path / "eval_rounds.parquet", keep_other="team_name")
+    df["row"] = df["task"].map({v: k for k, v in envs.items()})
+    return write_run_rows(run.path, df, replace_models_only=True)
 
 
 def collect_hook(cfg: ExperimentConfig, run: Run, overwrite: bool = False):
@@ -78,16 +78,16 @@ def collect_hook(cfg: ExperimentConfig, run: Run, overwrite: bool = False):
 
 def evaluate_hook(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) -> pd.DataFrame:
     """`rayexp evaluate`: the configured teams (``--model X``: only the teams with ego X); the success summary."""
-    from rayexp.families.smax.evaluate import parse_team, success_summary
+    from rayexp.families.smax.evaluate import parse_team
 
     if models:
         teams = [t for t in cfg.family.teams if parse_team(t, list(cfg.models))[0] in models]
         cfg = cfg.model_copy(update={"family": cfg.family.model_copy(update={"teams": teams})})
-    return success_summary(run_evaluate(cfg, run))
+    return summarize(run_evaluate(cfg, run))
 
 
 def report_hook(run_path: Path) -> str | None:
     """`rayexp report RUN`: the Table A.10 layout and figures (None before the first evaluation)."""
     from rayexp.families.smax.report import smax_report
 
-    return smax_report([run_path]) if (Path(run_path) / "eval_rounds.parquet").exists() else None
+    return smax_report([run_path]) if read_run_rows(Path(run_path)) is not None else None

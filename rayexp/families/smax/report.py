@@ -14,7 +14,8 @@ import yaml
 
 from rayexp.artifacts import markdown_table, save_figure
 from rayexp.errors import RayexpError
-from rayexp.families.smax.evaluate import success_summary, team_parts
+from rayexp.families.smax.evaluate import team_parts
+from rayexp.rows import read_run_rows, summarize
 from rayexp.runs import atomic_write_text
 
 COND_MODES = ("none", "concat", "cross_attention")
@@ -28,18 +29,18 @@ def team_label(team: str, n: int) -> str:
 def load_rounds(run_paths: list[str | Path]) -> pd.DataFrame:
     frames = []
     for p in map(Path, run_paths):
-        f = p / "eval_rounds.parquet"
-        if not f.exists():
-            raise RayexpError(f"{p} has no eval_rounds.parquet; run `rayexp smax evaluate` first")
-        frames.append(pd.read_parquet(f).assign(run=p.name))
+        rows = read_run_rows(p)
+        if rows is None:
+            raise RayexpError(f"{p} has no evaluation rounds (eval.parquet); run `rayexp evaluate` on it first")
+        frames.append(rows.assign(run=p.name))
     return pd.concat(frames, ignore_index=True)
 
 
 def success_table(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(display table: row x team 'mean (se)', long table with numbers) from evaluation rounds."""
-    n = int(df["team"].iloc[0].count("-") + 1)
-    rows = df.drop_duplicates("env").set_index("env")["row"].to_dict()
-    long = success_summary(df)
+    n = int(df["units"].iloc[0].count("-") + 1)
+    rows = df.drop_duplicates("task").set_index("task")["row"].to_dict()
+    long = summarize(df).rename(columns={"task": "env", "model": "team_name", "episodes": "rounds"})
     long.insert(0, "row", long["env"].map(rows))
     long["team"] = [team_label(t, n) for t in long["team_name"]]
     cell = long.assign(cell=[f"{m:.2f} ({s:.2f})" for m, s in zip(long["success_mean"], long["success_sem"])])
