@@ -10,6 +10,7 @@ import torch
 
 from algorithms.base import DataSpec, Frozen
 from algorithms.configs import CTMStudentConfig, DDPMConfig, EDMTeacherConfig, UnetConfig
+from algorithms.nfe import NetworkCalls
 from algorithms.student import CTMStudent
 from algorithms.teacher import DDPM, EDMTeacher
 
@@ -42,14 +43,13 @@ def _median_seconds(fn, repeats: int, budget_s: float, warmup_s: float) -> tuple
     return statistics.median(times), (max(times) - min(times)) / 2
 
 
-def _count_nfe(unet: torch.nn.Module, fn) -> int:
-    count = [0]
-    handle = unet.register_forward_pre_hook(lambda *_: count.__setitem__(0, count[0] + 1))
+def _count_nfe(net: torch.nn.Module, fn) -> int:
+    calls = NetworkCalls(net)
     try:
         fn()
     finally:
-        handle.remove()
-    return count[0]
+        calls.remove()
+    return calls.count
 
 
 def run_inference_bench(quick: bool = False, batch_sizes: tuple[int, ...] = (1, 64), repeats: int | None = None,

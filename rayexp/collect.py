@@ -71,8 +71,9 @@ def to_store_episode(ep, action_space, seed: int | None, policy: str) -> Episode
     actions = np.asarray(ep.get_actions(), dtype=np.float32).reshape(len(ep), -1)
     if hasattr(action_space, "low"):
         # RLlib records the module's actions in [-1, 1] (normalize_actions); store what the env received.
-        low, high = action_space.low, action_space.high
-        actions = np.clip(low + (actions + 1.0) * (high - low) / 2.0, low, high)
+        from envs.actions import unit_to_box
+
+        actions = unit_to_box(actions, action_space.low, action_space.high)
     elif hasattr(action_space, "n"):  # discrete actions are stored one-hot
         actions = np.eye(action_space.n, dtype=np.float32)[actions[:, 0].astype(int) - action_space.start]
     T = len(ep)

@@ -10,10 +10,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from algorithms.registry import SCORING_METHODS, MethodConfig
 from rayexp.errors import ConfigError, first_error
+from rayexp.yaml_file import read_mapping
 
 
 class Section(BaseModel):
@@ -112,13 +122,22 @@ class TrainConfig(Section):
     """Initialisation and batch-sampling seed; None: the experiment's ``seed``."""
 
 
+StageTrain = create_model(
+    "StageTrain", __base__=Section, __doc__="A stage's overrides of the top-level ``train`` section (the keys it sets).",
+    **{name: (field.annotation | None, None) for name, field in TrainConfig.model_fields.items()})
+
+
 class ModelStage(Section):
     """One trained network: the method and its training budget (overrides of the top-level ``train``)."""
 
     method: MethodConfig
-    train: dict[str, Any] = {}
+    train: StageTrain = StageTrain()
     frozen: dict[str, str] = {}
     """Which stage plays each frozen role the method needs, e.g. {teacher: teacher_rw}; default: the stage named like the role."""
+
+    @field_serializer("train")
+    def _only_overrides(self, train: BaseModel) -> dict[str, Any]:
+        return train.model_dump(mode="json", exclude_unset=True)
 
     @model_validator(mode="after")
     def _method_values(self) -> "ModelStage":
@@ -266,7 +285,7 @@ class ExperimentConfig(Section):
     def stage_train(self, stage: str) -> TrainConfig:
         """The top-level ``train`` section with the stage's own overrides applied."""
         try:
-            tc = TrainConfig(**{**self.train.model_dump(), **self.models[stage].train})
+            tc = TrainConfig(**{**self.train.model_dump(), **self.models[stage].train.model_dump(exclude_unset=True)})
             return tc if tc.seed is not None else tc.model_copy(update={"seed": self.seed})
         except ValidationError as e:
             raise ValueError(f"models.{stage}.train: {first_error(e)}") from None
@@ -345,23 +364,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         source = str(path)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        try:
-            loaded = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(e)})") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping of sections")
-        data.update(loaded or {})
+        data.update(read_mapping(path))
     for key, value in parse_overrides(overrides or []):
         set_path(data, key, value)
     return validate(data, source)
-
-
-def _yaml_problem(e: yaml.YAMLError) -> str:
-    """PyYAML's problem with its line and column (1-based), on one line."""
-    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem
 
 
 def resolve_paths(cfg: ExperimentConfig) -> ExperimentConfig:
@@ -382,22 +388,3 @@ def resolve_paths(cfg: ExperimentConfig) -> ExperimentConfig:
 
 def dump_config(cfg: ExperimentConfig) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys instead of silently keeping the last one."""
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen = set()
-    for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` (its keys may be overridden here)
-            continue
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)

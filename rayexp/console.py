@@ -65,12 +65,6 @@ def quiet_warnings() -> None:
     warnings.filterwarnings("ignore", module=r"ray(\.|$)")
 
 
-def one_line(e: BaseException) -> str:
-    """An exception as one line: Ray wraps a worker's error in its traceback text, whose last line names it."""
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else type(e).__name__
-
-
 def echo(line: str) -> None:
     print(line, flush=True)
 

@@ -70,6 +70,7 @@ class EvalWorker:
         import ray
         import torch
 
+        from algorithms.nfe import NetworkCalls
         from envs.registry import make_env
         from rayexp.train import load_model
 
@@ -91,16 +92,16 @@ class EvalWorker:
                 continue
             method, model, spec = load_model(path)
             model.to(self.device)
-            self.calls[name] = count_backbone_calls(model)
+            self.calls[name] = NetworkCalls(model)
             self.policies[name] = (method.make_policy(model, spec), spec.obs_history)
 
     def run(self, model: str, seed_index: int, episode: int, seed: int) -> dict:
         policy, obs_history = self.policies[model]
         calls = self.calls[model]
         if calls is not None:
-            calls[0] = 0
+            calls.count = 0
         out = run_episode(self.env, policy, seed, obs_history, self.eval_cfg["execute"], self.eval_cfg.get("chunk"))
-        nfe = 1.0 if calls is None else calls[0] / out["plans"]
+        nfe = 1.0 if calls is None else calls.count / out["plans"]
         return {"model": model, "task": self.env_id, "seed_index": seed_index, "episode": episode, "seed": seed,
                 "nfe": nfe, **out}
 
@@ -110,6 +111,8 @@ def rllib_policy(module, action_space):
     discrete actions come back one-hot (as the store holds them; ``run_episode`` takes the argmax)."""
     import torch
 
+    from envs.actions import unit_to_box
+
     dist_cls = module.get_inference_action_dist_cls()
 
     def policy(x: torch.Tensor) -> torch.Tensor:
@@ -118,23 +121,9 @@ def rllib_policy(module, action_space):
             a = dist_cls.from_logits(out["action_dist_inputs"]).to_deterministic().sample()
         if hasattr(action_space, "n"):
             return torch.nn.functional.one_hot(a.long() - int(action_space.start), int(action_space.n)).float()[:, None]
-        low, high = torch.as_tensor(action_space.low), torch.as_tensor(action_space.high)
-        return (low + (a.clamp(-1, 1) + 1.0) * 0.5 * (high - low))[:, None]
+        return unit_to_box(a, torch.as_tensor(action_space.low), torch.as_tensor(action_space.high))[:, None]
 
     return policy
-
-
-def count_backbone_calls(model) -> list[int]:
-    """Count network evaluations: forward calls of the model's largest submodule (its backbone)."""
-    children = [m for m in model.modules() if m is not model] or [model]
-    backbone = max(children, key=lambda m: sum(p.numel() for p in m.parameters()))
-    counter = [0]
-
-    def hook(*_):
-        counter[0] += 1
-
-    backbone.register_forward_hook(hook)
-    return counter
 
 
 def evaluate(env_cfg: dict, model_paths: dict[str, str], eval_cfg: dict, num_actors: int,

@@ -10,11 +10,11 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rayexp.config import ExperimentConfig, _UniqueKeyLoader, parse_overrides, set_path, validate
+from rayexp.config import ExperimentConfig, parse_overrides, set_path, validate
 from rayexp.errors import ConfigError, first_error
+from rayexp.yaml_file import read_mapping
 
 TRAIN_METRICS = ("loss", "grad_norm")
 EVAL_METRICS = ("score", "return", "success_rate")
@@ -149,12 +149,7 @@ def read_sweep(path: str | Path, overrides: list[str] | None = None) -> tuple[Sw
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"sweep file {path} does not exist; see tune_configs/sweep_*.yaml")
-    try:
-        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping")
+    data = read_mapping(path)
     base_overrides = [o.removeprefix("base.") for o in overrides or [] if o.startswith("base.")]
     for key, value in parse_overrides([o for o in overrides or [] if not o.startswith("base.")]):
         set_path(data, key, value)
@@ -183,7 +178,7 @@ def _base_dict(sweep: SweepConfig, here: Path) -> dict[str, Any]:
             src = here / src
         if not src.is_file():
             raise ConfigError(f"base: experiment config {src} does not exist" + ("" if sweep.base else f" (from_run {sweep.from_run} has no config.yaml; set base:)"))
-        data = yaml.load(src.read_text(), Loader=_UniqueKeyLoader) or {}
+        data = read_mapping(src)
     for key, value in parse_overrides(sweep.overrides):
         set_path(data, key, value)
     return data

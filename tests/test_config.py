@@ -40,7 +40,7 @@ def test_stage_train_overrides_merge_with_top_level():
     cfg = load_config(None, ["train.lr=0.01", "models.bc.method.name=bc", "models.bc.train.steps=7"])
     tc = cfg.stage_train("bc")
     assert (tc.steps, tc.lr) == (7, 0.01)
-    with pytest.raises(ConfigError, match="models.bc.train: stepz: unknown key"):
+    with pytest.raises(ConfigError, match="models.bc.train.stepz: unknown key"):
         load_config(None, ["models.bc.method.name=bc", "models.bc.train.stepz=7"])
 
 

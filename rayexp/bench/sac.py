@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from envs.actions import unit_to_box
 from rayexp.bench.common import repeat_rate, spread, summary_row
 
 TARGET_RATIO = 0.7  # issue #18: the tier-making SAC at >= 0.7x the plain loop
@@ -61,7 +62,7 @@ def plain_loop_rate(env_id: str, hidden: tuple[int, ...], batch: int, learning_s
         for _ in range(n):
             with torch.no_grad():
                 act = tanh_gaussian_rsample(actor(torch.as_tensor(state["obs"], dtype=torch.float32)[None]))[0][0].numpy()
-            nxt, rew, term, trunc, _ = env.step(low + (act + 1.0) * 0.5 * (high - low))
+            nxt, rew, term, trunc, _ = env.step(unit_to_box(act, low, high))
             buffer.add(state["obs"][None], act[None], np.float32([rew]), nxt[None], term, term or trunc, state["episode"])
             state["obs"] = nxt
             if term or trunc:

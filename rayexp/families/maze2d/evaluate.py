@@ -35,23 +35,13 @@ MAZES = ("umaze", "medium", "large")
 INVERSE_DYNAMICS = "inverse_dynamics"
 
 
-def count_nfe(model) -> list[int]:
-    """A one-element counter incremented on every call of the model's U-Net(s): its NFE."""
-    from algorithms.nets.unet1d import ConditionalUnet1D
-
-    counter = [0]
-    for m in model.modules():
-        if isinstance(m, ConditionalUnet1D):
-            m.register_forward_pre_hook(lambda *_: counter.__setitem__(0, counter[0] + 1))
-    return counter
-
-
 class MazePlanWorker:
     """Holds one maze env, the inverse-dynamics model and one plan policy per table row."""
 
     def __init__(self, env_cfg: dict, rows: dict[str, tuple[str, dict]], id_path: str, replan_every: int | None):
         import torch
 
+        from algorithms.nfe import NetworkCalls
         from envs.registry import make_env
         from rayexp.train import load_model
 
@@ -65,7 +55,7 @@ class MazePlanWorker:
             method, model, spec = load_model(path)
             if overrides:
                 method = type(method)(method.cfg.model_copy(update=overrides))
-            self.policies[label] = (method.make_policy(model, spec), count_nfe(model))
+            self.policies[label] = (method.make_policy(model, spec), NetworkCalls(model))
 
     def run(self, label: str, seed_index: int, episode: int, seed: int) -> dict:
         import torch
@@ -79,10 +69,10 @@ class MazePlanWorker:
         times, nfes = [], []
 
         def plan_fn(o: np.ndarray) -> np.ndarray:
-            nfe[0], t0 = 0, time.perf_counter()
+            nfe.count, t0 = 0, time.perf_counter()
             states = policy.plan(torch.as_tensor(o)[None], torch.as_tensor(goal, dtype=torch.float32)[None])[0]
             times.append(time.perf_counter() - t0)
-            nfes.append(nfe[0])
+            nfes.append(nfe.count)
             return states.numpy()
 
         executor = OpenLoopPlanExecutor(plan_fn, self.inv.predict, self.replan_every)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from envs.actions import unit_to_box
 from rayexp.errors import RayexpError
 from rayexp.store import DatasetMeta, Episode, EpisodeStore, write_dataset
 
@@ -221,7 +222,7 @@ def _unit_box(action_space):
 def _env_actions(ep: Episode, action_space) -> Episode:
     """RLlib episodes hold the policy's normalized actions in [-1, 1] (its env runners rescale them to the
     env's bounds, ``normalize_actions=True``); the store keeps the actions the env received."""
-    ep.actions = (action_space.low + (np.clip(ep.actions, -1, 1) + 1.0) * 0.5 * (action_space.high - action_space.low)).astype(np.float32)
+    ep.actions = unit_to_box(ep.actions, action_space.low, action_space.high).astype(np.float32)
     return ep
 
 
