@@ -169,8 +169,8 @@ class EvalConfig(Section):
     models: list[str] = []
     """Stage names to evaluate (default: every stage)."""
     seeds: int = Field(1, gt=0)
-    """Evaluation seeds (Roundabout, SMAX): seed k plays episodes on ``seed + 100000 k + i`` (``rayexp.engine``);
-    tables give mean ± s.e. over seeds."""
+    """Evaluation seeds: seed k plays its ``episodes`` on env seeds ``seed + 100000 k + i`` (``rayexp.engine``);
+    summaries give mean ± s.e. over seeds when there are several (``rayexp.rows``)."""
 
 
 class OfflineRLStage(Section):

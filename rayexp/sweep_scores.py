@@ -24,11 +24,12 @@ def score_trained(cfg, job: dict, options: dict) -> dict[str, float]:
 def score_policy(method, model, spec, cfg, job: dict) -> dict[str, float]:
     """Mean return (and normalized score / success rate) over ``eval_episodes`` seeded in-process episodes."""
     from envs.registry import make_env
+    from rayexp.engine import episode_seed
     from rayexp.evaluate import run_episode
 
     env = make_env(cfg.env.id, split=cfg.env.split, max_episode_steps=cfg.env.max_episode_steps, **cfg.env.kwargs)
     policy = method.make_policy(model.eval(), spec)
-    rows = [run_episode(env, policy, cfg.evaluate.seed + i, spec.obs_history, cfg.evaluate.execute,
+    rows = [run_episode(env, policy, episode_seed(cfg.evaluate.seed, 0, i), spec.obs_history, cfg.evaluate.execute,
                         cfg.evaluate.chunk, job["eval_max_steps"]) for i in range(max(1, job["eval_episodes"]))]
     env.close()
     ret = float(np.mean([r["return"] for r in rows]))
