@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from algorithms.bench import synchronized
+from rayexp.bench.inference import synchronized
 from rayexp.config import load_config
 from rayexp.train import TrainingState, save_model, stage_config
 

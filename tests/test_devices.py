@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rayexp.bench_sweep import make_tiny_run
+from rayexp.bench.sweep import make_tiny_run
 from rayexp.config import load_config
 from rayexp.errors import ConfigError
 from rayexp.train import TrainingState, stage_config, train_step

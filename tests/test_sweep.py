@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from rayexp.bench_sweep import TINY_SWEEP, make_tiny_run
+from rayexp.bench.sweep import TINY_SWEEP, make_tiny_run
 from rayexp.errors import ConfigError
 from tests.conftest import rayexp_cli
 

@@ -119,7 +119,7 @@ def test_sweeps_use_rays_tune_logger_callbacks(tmp_path):
 
 def test_sweep_trials_reach_mlflow_and_tensorboard(tmp_path, ray_session):
     pytest.importorskip("mlflow")
-    from rayexp.bench_sweep import TINY_SWEEP, make_tiny_run
+    from rayexp.bench.sweep import TINY_SWEEP, make_tiny_run
     from rayexp.sweep import run_sweep
 
     run = make_tiny_run(tmp_path / "tiny_run")

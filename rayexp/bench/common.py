@@ -58,7 +58,7 @@ def finite(row: dict) -> bool:
 
 def bench_dataset(root: Path, quick: bool) -> Path:
     """A synthetic InvertedPendulum-shaped episode store (obs 4, action 1): 8x40 steps quick, 100x300 full."""
-    from rayexp.bench_sweep import make_tiny_run
+    from rayexp.bench.sweep import make_tiny_run
 
     episodes, length = (8, 40) if quick else (100, 300)
     return make_tiny_run(root / f"data_{episodes}x{length}", episodes=episodes, length=length) / "data"

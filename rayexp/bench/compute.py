@@ -21,8 +21,8 @@ def _tag(device: str) -> str:
 
 
 def _inference_rows(quick: bool, device: str = "cpu") -> list[dict]:
-    """``algorithms.bench.run_inference_bench``: median ms (and half-range) per method and batch size."""
-    from algorithms.bench import run_inference_bench
+    """``rayexp.bench.inference.run_inference_bench``: median ms (and half-range) per method and batch size."""
+    from rayexp.bench.inference import run_inference_bench
 
     if (quick, device) not in _CACHE:
         torch.manual_seed(0)
@@ -66,7 +66,7 @@ def bench_student_vs_forward(quick: bool, workdir: Path) -> list[dict]:
 
 
 def _unet(quick: bool) -> str:
-    from algorithms.bench import MODERATE, QUICK
+    from rayexp.bench.inference import MODERATE, QUICK
 
     u = QUICK if quick else MODERATE
     return f"down_dims {u.down_dims}, step_embed_dim {u.step_embed_dim}"
@@ -75,7 +75,7 @@ def _unet(quick: bool) -> str:
 def bench_data(quick: bool, workdir: Path) -> list[dict]:
     """Batches/s the loop's batch path (``TrainingState.sample_batch``: gather, then copy to the device) delivers vs
     batches/s the teacher's training step consumes, interleaved blocks; on a GPU also there (synchronised)."""
-    from algorithms.bench import synchronized
+    from rayexp.bench.inference import synchronized
     from rayexp.train import TrainingState, train_step
 
     rows = []

@@ -81,7 +81,7 @@ def _timed_episodes(actors: list, episodes: int, seed: int) -> tuple[float, list
 
     cpu0 = sum(ray.get([a.cpu_s.remote() for a in actors]))
     t0 = time.perf_counter()
-    refs = [actors[i % len(actors)].run.remote("student", i, seed + i) for i in range(episodes)]
+    refs = [actors[i % len(actors)].run.remote("student", 0, i, seed + i) for i in range(episodes)]
     rows = ray.get(refs)
     wall = time.perf_counter() - t0
     cpu = sum(ray.get([a.cpu_s.remote() for a in actors])) - cpu0
@@ -103,7 +103,7 @@ def bench_eval_scaling(quick: bool, workdir: Path) -> list[dict]:
     rates, returns, rss, on_cpu = {}, {}, [], {}
     for n in (1, 2):
         actors = [actor_cls.remote(env_cfg, {"student": str(path)}, eval_cfg) for _ in range(n)]
-        ray.get([a.run.remote("student", -1, 0) for a in actors])  # warm-up: actor start, imports, first episode
+        ray.get([a.run.remote("student", 0, -1, 0) for a in actors])  # warm-up: actor start, imports, first episode
         rates[n], returns[n], on_cpu[n] = [], None, []
         for _ in range(repeats):
             rate, ret, busy = _timed_episodes(actors, episodes, 1000)
@@ -172,8 +172,8 @@ def bench_collect_scaling(quick: bool, workdir: Path) -> list[dict]:
 
 
 def bench_sweep_scaling(quick: bool, workdir: Path) -> list[dict]:
-    """``rayexp.bench_sweep.run_sweep_bench``: the same 4 Tune trials with max_concurrent 2 vs 1."""
-    from rayexp.bench_sweep import run_sweep_bench
+    """``rayexp.bench.sweep.run_sweep_bench``: the same 4 Tune trials with max_concurrent 2 vs 1."""
+    from rayexp.bench.sweep import run_sweep_bench
 
     out = run_sweep_bench(quick=quick, root=workdir / "sweep")
     per_min = {c: 60 * out["trials"] / out[f"wall_s_concurrency_{c}"] for c in (1, 2)}

@@ -38,6 +38,6 @@ def test_unknown_keys_fail():
 
 
 def test_import_is_light():
-    code = ("import sys, algorithms.registry, algorithms.bench;"
+    code = ("import sys, algorithms.registry, rayexp.bench.inference;"
             "bad = [m for m in ('ray', 'gymnasium', 'mujoco', 'jax') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TINY_SWEEP = REPO / "tune_configs" / "sweep_tiny.yaml"
 
 
