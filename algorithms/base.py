@@ -4,7 +4,7 @@ A method is a plain object: it builds its network from the dataset's shapes, com
 batch, and turns a trained network into a policy. The training loop (``rayexp.train``) owns the
 optimizer, EMA, device, checkpoints and Ray; methods never see them.
 
-Batches are dicts of float tensors (see ``rayexp.windows``):
+Batches are dicts of float tensors (see ``rayexp.data.windows``):
     obs_hist  B, h, obs_dim   the last h observations (first one repeated at episode start)
     actions   B, c, act_dim   the next c actions (last one repeated at episode end)
     obs       B, obs_dim      the current observation s_n

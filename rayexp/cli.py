@@ -81,7 +81,7 @@ def evaluate(config_path, overrides, run_dir, address, overwrite, models):
     models = list(models) or None
     cfg, run = setup_experiment(config_path, overrides, run_dir, address, overwrite, check=lambda cfg, run: check_evaluate(cfg, run, models))
     if cfg.seeds:
-        from rayexp.seed_report import seeds_report
+        from rayexp.reports.seeds import seeds_report
         from rayexp.seeds import run_seeds
 
         run_seeds(cfg, run, models=models, do_train=False)
@@ -100,8 +100,8 @@ def report(run_paths, out):
     """Print a run's results as a markdown table and write PNG plots beside them. Several runs (seeds of one
     experiment), or a run made with `seeds: [...]`: mean, s.e., IQM and stratified-bootstrap 95% intervals per method.
     A `data make-d4rl` folder: its tiers (size, returns, normalized score, wall time) and their return distributions."""
-    from rayexp.report import report as make_report
-    from rayexp.seed_report import seeds_report
+    from rayexp.reports.run import report as make_report
+    from rayexp.reports.seeds import seeds_report
 
     if len(run_paths) > 1:
         click.echo(seeds_report([Path(p) for p in run_paths], out))
@@ -118,7 +118,7 @@ def report(run_paths, out):
 def quickstart(config_path, overrides, run_dir, address, overwrite):
     """The whole pipeline on a small task in minutes: expert -> data -> models -> evaluation -> table."""
     from rayexp.pipeline import run_collect, run_evaluate, run_train
-    from rayexp.report import report as make_report
+    from rayexp.reports.run import report as make_report
 
     cfg, run = setup_experiment(config_path, overrides, run_dir, address, overwrite, base_preset="quickstart.yaml",
                       redo=("*",) if overwrite else (), clear=(".",),
@@ -153,8 +153,8 @@ def sweep(sweep_yaml, overrides, address, restart, stop_after):
     (base.train.steps=100). Results: <storage_path>/<name>/results.{parquet,csv}; then `rayexp report` on that folder.
     """
     from rayexp.artifacts import markdown_table
-    from rayexp.sweep import run_sweep
-    from rayexp.sweep_results import best_configs
+    from rayexp.sweeps.results import best_configs
+    from rayexp.sweeps.run import run_sweep
 
     table = run_sweep(sweep_yaml, list(overrides), address=address, stop_after=stop_after, restart=restart)
     done = table.groupby("trial_id").tail(1)["status"].isin(["TERMINATED", "ERROR"]).sum() if len(table) else 0
@@ -193,7 +193,7 @@ def data():
 @fail_cleanly
 def data_inspect(path):
     """Validate a dataset and print its summary (episodes, steps, returns, success)."""
-    from rayexp.minari_io import resolve_dataset
+    from rayexp.data.minari import resolve_dataset
 
     click.echo(_format_summary(resolve_dataset(path, Path(".rayexp_cache")).summary()))
 
@@ -206,7 +206,7 @@ def data_inspect(path):
 @fail_cleanly
 def data_import_d4rl(hdf5, out, env_id, overwrite):
     """Import a file in the D4RL hdf5 layout into an episode store."""
-    from rayexp.d4rl import import_d4rl_hdf5
+    from rayexp.data.d4rl import import_d4rl_hdf5
 
     click.echo(_format_summary(import_d4rl_hdf5(hdf5, out, env_id, overwrite=overwrite).summary()))
 
@@ -217,8 +217,8 @@ def data_import_d4rl(hdf5, out, env_id, overwrite):
 @fail_cleanly
 def data_export_d4rl(path, hdf5):
     """Write a dataset in the D4RL hdf5 layout."""
-    from rayexp.d4rl import export_d4rl_hdf5
-    from rayexp.store import EpisodeStore
+    from rayexp.data.d4rl import export_d4rl_hdf5
+    from rayexp.data.store import EpisodeStore
 
     click.echo(f"wrote {export_d4rl_hdf5(EpisodeStore(path), hdf5)}")
 
@@ -232,7 +232,7 @@ def data_export_d4rl(path, hdf5):
 @fail_cleanly
 def data_export_minari(dataset, dataset_id, root, data_format, overwrite):
     """Export a rayexp dataset (or minari:ID) as a local Minari dataset, with reference scores and per-episode conditions."""
-    from rayexp.minari_io import export_minari, resolve_dataset
+    from rayexp.data.minari import export_minari, resolve_dataset
 
     store = resolve_dataset(dataset, Path(".rayexp_cache"))
     click.echo(f"wrote {export_minari(store, dataset_id, root, overwrite=overwrite, data_format=data_format)}")
@@ -245,7 +245,7 @@ def data_export_minari(dataset, dataset_id, root, data_format, overwrite):
 @fail_cleanly
 def data_import_minari(id_or_path, out, overwrite):
     """Import a local Minari dataset (id or folder; never downloads) into an episode store."""
-    from rayexp.minari_io import import_minari
+    from rayexp.data.minari import import_minari
 
     click.echo(_format_summary(import_minari(id_or_path, out, overwrite=overwrite).summary()))
 
@@ -299,8 +299,8 @@ def rllib_offline(dataset, out, algo, iterations, updates, episodes, eval_seed, 
     """Train an RLlib offline baseline (CQL or IQL) on an episode store and evaluate it like our models."""
     from rayexp.cluster import init_ray
     from rayexp.config import RayConfig
-    from rayexp.rllib_offline import add_rows_to_run, evaluate_rllib, train_cql
-    from rayexp.store import EpisodeStore
+    from rayexp.data.store import EpisodeStore
+    from rayexp.rllib.offline import add_rows_to_run, evaluate_rllib, train_cql
 
     init_ray(RayConfig(address=address))
     store = EpisodeStore(dataset)

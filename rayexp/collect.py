@@ -13,8 +13,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from rayexp.config import ExperimentConfig
+from rayexp.data.store import DatasetMeta, Episode, EpisodeStore, write_dataset
 from rayexp.errors import RayexpError
-from rayexp.store import DatasetMeta, Episode, EpisodeStore, write_dataset
 
 log = logging.getLogger("rayexp")
 
@@ -269,7 +269,7 @@ def expert_module_dir(expert_dir: Path) -> Path:
 
 
 def _dataset_meta(cfg: ExperimentConfig, episodes: list[Episode], action_space) -> DatasetMeta:
-    from rayexp.d4rl import d4rl_ref_scores
+    from rayexp.data.d4rl import d4rl_ref_scores
 
     ref = d4rl_ref_scores(cfg.env.id)
     return DatasetMeta(env_id=cfg.env.id, obs_dim=episodes[0].observations.shape[1], act_dim=episodes[0].actions.shape[1],

@@ -174,8 +174,8 @@ class EvalConfig(Section):
 
 
 class OfflineRLStage(Section):
-    """An RLlib offline baseline trained on the run's dataset (``rayexp.rllib_offline``; discrete CQL via
-    ``rayexp.rllib_cql_discrete``). Trained by ``rayexp train`` after the model stages, into RUN/offline_rl/<name>/."""
+    """An RLlib offline baseline trained on the run's dataset (``rayexp.rllib.offline``; discrete CQL via
+    ``rayexp.rllib.cql_discrete``). Trained by ``rayexp train`` after the model stages, into RUN/offline_rl/<name>/."""
 
     algo: Literal["cql", "iql"] = "cql"
     iterations: int = Field(20, gt=0)

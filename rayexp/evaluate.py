@@ -138,7 +138,7 @@ def evaluate(env_cfg: dict, model_paths: dict[str, str], eval_cfg: dict, num_act
     rows = run_on_actors(EvalWorker, (env_cfg, model_paths, eval_cfg), jobs, num_actors, "evaluate", num_gpus=gpus)
     df = pd.DataFrame(rows).sort_values(["model", "seed_index", "episode"]).reset_index(drop=True)
     if ref_scores is not None:
-        from rayexp.d4rl import normalized_score
+        from rayexp.data.d4rl import normalized_score
 
         df["normalized_score"] = normalized_score(df["return"].to_numpy(), *ref_scores)
     return df

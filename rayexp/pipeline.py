@@ -11,10 +11,10 @@ import pandas as pd
 
 from rayexp import console
 from rayexp.config import ExperimentConfig
+from rayexp.data.store import EpisodeStore
 from rayexp.errors import ConfigError, RayexpError
 from rayexp.families import Family, family_for, hook, load_ref
 from rayexp.runs import Run, append_metrics, dataset_path
-from rayexp.store import EpisodeStore
 
 log = logging.getLogger("rayexp")
 
@@ -156,7 +156,7 @@ def run_collect(cfg: ExperimentConfig, run: Run, overwrite: bool = False) -> Epi
 
 def _collect_two_mode(cfg: ExperimentConfig, out: Path, overwrite: bool) -> EpisodeStore:
     from envs.pendulum_modes import ENV_ID, two_mode_episodes
-    from rayexp.store import DatasetMeta, Episode, write_dataset
+    from rayexp.data.store import DatasetMeta, Episode, write_dataset
 
     if cfg.env.id != ENV_ID or cfg.env.max_episode_steps is None:
         raise RayexpError(f"collect.source=pendulum-two-mode needs env.id {ENV_ID} and env.max_episode_steps (e.g. 20)")
@@ -198,7 +198,7 @@ def run_train(cfg: ExperimentConfig, run: Run, stages: list[str] | None = None, 
 
 def run_offline_rl(cfg: ExperimentConfig, run: Run, stage: str, data: Path, retrain: bool = False) -> list[dict]:
     """Train one ``offline_rl`` stage (RLlib CQL / IQL) into RUN/offline_rl/<stage>/; metric rows per iteration."""
-    from rayexp.rllib_offline import train_cql
+    from rayexp.rllib.offline import train_cql
 
     out = run.path / "offline_rl" / stage
     if (out / "module").exists() and not retrain:
@@ -256,7 +256,7 @@ def run_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = Non
 
 def _evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) -> pd.DataFrame:
     from rayexp.evaluate import evaluate
-    from rayexp.report import write_eval_tables
+    from rayexp.reports.run import write_eval_tables
     from rayexp.rows import summarize, write_run_rows
 
     family = family_of(cfg)

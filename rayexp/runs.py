@@ -201,7 +201,7 @@ def dataset_path(cfg: ExperimentConfig, run: Run) -> Path:
     if cfg.data.path is None:
         return run.data_dir
     if cfg.data.path.startswith("minari:"):
-        from rayexp.minari_io import resolve_dataset
+        from rayexp.data.minari import resolve_dataset
 
         return resolve_dataset(cfg.data.path, run.path / "minari_cache").path
     return Path(cfg.data.path).expanduser().resolve()  # absolute: Ray Train workers run in another directory

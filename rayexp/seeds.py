@@ -1,7 +1,7 @@
 """``seeds: [0, 1, 2]``: train and evaluate one experiment once per seed, as parallel Ray work.
 
 Every seed trains on the run's one dataset (collected once, with ``seed``) into RUN/seed_<k>/, a run folder of its
-own (config.yaml, commit, models, eval.parquet); ``rayexp report RUN`` aggregates them (``rayexp.seed_report``).
+own (config.yaml, commit, models, eval.parquet); ``rayexp report RUN`` aggregates them (``rayexp.reports.seeds``).
 Each seed is a Ray task that runs the usual stage functions; its trainers and evaluation actors ask Ray for CPUs as
 always, so seeds overlap where the cluster has room and queue where it has not.
 """

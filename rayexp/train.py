@@ -189,8 +189,8 @@ class TrainingState:
 
     def __init__(self, config: dict, device: torch.device | str = "cpu"):
         from rayexp.config import DataConfig, TrainConfig
-        from rayexp.store import EpisodeStore
-        from rayexp.windows import build_windows
+        from rayexp.data.store import EpisodeStore
+        from rayexp.data.windows import build_windows
 
         torch.set_num_threads(config["threads"])
         self.tc, dc = TrainConfig(**config["train"]), DataConfig(**config["data"])
@@ -398,7 +398,7 @@ def latest_checkpoint(storage: Path) -> str | None:
 
 
 def _dataset_spec(cfg, dataset) -> DataSpec:
-    from rayexp.store import EpisodeStore
+    from rayexp.data.store import EpisodeStore
 
     meta = EpisodeStore(dataset).meta
     return DataSpec(obs_dim=meta.obs_dim, act_dim=meta.act_dim, obs_history=cfg.data.obs_history,

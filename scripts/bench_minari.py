@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rayexp.d4rl import d4rl_ref_scores
-from rayexp.minari_io import export_minari, import_minari
-from rayexp.store import DatasetMeta, Episode, write_dataset
+from rayexp.data.d4rl import d4rl_ref_scores
+from rayexp.data.minari import export_minari, import_minari
+from rayexp.data.store import DatasetMeta, Episode, write_dataset
 
 
 def random_store(path: Path, steps: int, ep_len: int = 1000, seed: int = 0):

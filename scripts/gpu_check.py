@@ -37,7 +37,7 @@ STAGES = ("reward", "teacher", "student")
 
 def make_dataset(root: Path, episodes: int, length: int, seed: int = 0) -> Path:
     """Random HalfCheetah-shaped episodes (obs 17, act 6) whose actions depend on the observation."""
-    from rayexp.store import DatasetMeta, Episode, write_dataset
+    from rayexp.data.store import DatasetMeta, Episode, write_dataset
 
     rng = np.random.default_rng(seed)
     w = rng.normal(0, 0.3, (17, 6))

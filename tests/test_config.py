@@ -69,7 +69,7 @@ def test_students_train_after_the_teachers_they_load():
 @pytest.mark.parametrize("name", sorted(p.name for p in (Path(__file__).parents[1] / "tune_configs").glob("*.yaml")))
 def test_every_shipped_config_validates(name):
     """What the README tells users to run must at least load: experiment (SMAX's included) and sweep configs."""
-    from rayexp.sweep_config import read_sweep
+    from rayexp.sweeps.config import read_sweep
 
     path = Path(__file__).parents[1] / "tune_configs" / name
     if name.startswith("sweep_"):

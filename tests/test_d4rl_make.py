@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rayexp.store import DatasetMeta, Episode, EpisodeStore, write_dataset
+from rayexp.data.store import DatasetMeta, Episode, EpisodeStore, write_dataset
 
 
 def test_sac_tiers_have_d4rl_return_ordering(tmp_path, ray_session):
@@ -101,7 +101,7 @@ def _random_store(path, n_episodes=6, seed=0):
 
 @pytest.mark.parametrize("algo", ["cql", "iql"])
 def test_rllib_offline_trains_and_evaluates_like_our_models(tmp_path, ray_session, algo):
-    from rayexp.rllib_offline import evaluate_rllib, train_cql
+    from rayexp.rllib.offline import evaluate_rllib, train_cql
 
     store = _random_store(tmp_path / "data")
     info = train_cql(store.path, tmp_path / algo, iterations=1, algo=algo, batch_size=32, iters_per_train=2, hidden=(16, 16))
@@ -116,7 +116,7 @@ def test_rllib_offline_trains_and_evaluates_like_our_models(tmp_path, ray_sessio
 def test_table_3_1_puts_thesis_reference_beside_ours():
     import pandas as pd
 
-    from rayexp.tables import dataset_key, table_3_1
+    from rayexp.reports.tables import dataset_key, table_3_1
 
     assert dataset_key("Hopper-v5", "medium-replay") == "hopper-mr"
     assert dataset_key("HalfCheetah-v5", "medium-expert") == "halfcheetah-me"
@@ -139,7 +139,7 @@ def test_table_3_4_cells_come_from_the_shipped_ablation_config(tmp_path):
     import yaml
 
     from rayexp.config import dump_config, load_config
-    from rayexp.tables import ablation_cells, table_3_4
+    from rayexp.reports.tables import ablation_cells, table_3_4
     from tests.conftest import rayexp_cli
 
     cfg = load_config("tune_configs/hopper_mr_ractd.yaml")

@@ -140,8 +140,8 @@ def test_gpu_keys_refused_on_a_cluster_without_gpus(run_dir, ray_session, tmp_pa
     assert not run.train_storage().exists() and not run.model_path("bc").exists()  # refused before any work
     with pytest.raises(ConfigError, match="evaluate.gpus_per_actor needs 0.5 GPU"):
         evaluate({"id": "InvertedPendulum-v5"}, {}, {"gpus_per_actor": 0.5, "episodes": 1, "seed": 0}, 1)
-    from rayexp.sweep import run_sweep
-    from rayexp.sweep_config import read_sweep
+    from rayexp.sweeps.config import read_sweep
+    from rayexp.sweeps.run import run_sweep
 
     sweep_file = REPO / "tune_configs" / "sweep_tiny.yaml"
     args = [f"from_run={run.path}", f"storage_path={tmp_path / 'sweeps'}"]

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rayexp.store import DatasetMeta, Episode, write_dataset
+from rayexp.data.store import DatasetMeta, Episode, write_dataset
 from tests.conftest import REPO, rayexp_cli
 
 STAGES = ("models={bc: {method: {name: bc, hidden: [16]}}, bc2: {method: {name: bc, hidden: [8]}},"

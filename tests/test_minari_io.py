@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rayexp.d4rl import d4rl_ref_scores, normalized_score
+from rayexp.data.d4rl import d4rl_ref_scores, normalized_score
+from rayexp.data.minari import export_minari, import_minari, resolve_dataset
+from rayexp.data.store import DatasetMeta, Episode, EpisodeStore, write_dataset
 from rayexp.errors import DataError
-from rayexp.minari_io import export_minari, import_minari, resolve_dataset
-from rayexp.store import DatasetMeta, Episode, EpisodeStore, write_dataset
 
 minari = pytest.importorskip("minari")
 gym = pytest.importorskip("gymnasium")
@@ -228,7 +228,7 @@ def test_resolve_dataset_imports_once(tmp_path, minari_root):
 
 
 def test_import_is_light():
-    code = "import sys, rayexp.minari_io; bad = {'minari', 'gymnasium', 'torch', 'ray'} & set(sys.modules); assert not bad, bad"
+    code = "import sys, rayexp.data.minari; bad = {'minari', 'gymnasium', 'torch', 'ray'} & set(sys.modules); assert not bad, bad"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from rayexp.store import EpisodeStore
+from rayexp.data.store import EpisodeStore
 from tests.conftest import REPO, TINY, rayexp_cli
 
 pytestmark = pytest.mark.slow

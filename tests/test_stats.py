@@ -1,11 +1,11 @@
-"""Aggregation over seeds (rayexp.stats): IQM, standard error and stratified-bootstrap intervals on known numbers."""
+"""Aggregation over seeds (rayexp.reports.stats): IQM, standard error and stratified-bootstrap intervals on known numbers."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from rayexp.stats import aggregate, iqm, mean, stratified_bootstrap
+from rayexp.reports.stats import aggregate, iqm, mean, stratified_bootstrap
 
 
 def test_iqm_is_the_mean_of_the_middle_half():

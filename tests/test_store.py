@@ -4,9 +4,9 @@ import h5py
 import numpy as np
 import pytest
 
-from rayexp.d4rl import export_d4rl_hdf5, import_d4rl_hdf5, normalized_score
+from rayexp.data.d4rl import export_d4rl_hdf5, import_d4rl_hdf5, normalized_score
+from rayexp.data.store import DatasetMeta, Episode, EpisodeStore, write_dataset
 from rayexp.errors import DataError
-from rayexp.store import DatasetMeta, Episode, EpisodeStore, write_dataset
 
 
 def make_episodes(rng, lengths=(5, 9, 3), obs_dim=3, act_dim=2):

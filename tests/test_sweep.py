@@ -22,8 +22,8 @@ def _last(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_grid_sweep_writes_tidy_table_and_retries_a_crash(tiny_from_run, tmp_path, ray_session, monkeypatch):
-    from rayexp.report import report
-    from rayexp.sweep import run_sweep
+    from rayexp.reports.run import report
+    from rayexp.sweeps.run import run_sweep
 
     monkeypatch.setenv("RAYEXP_SWEEP_CRASH_ONCE", f"2:{tmp_path}")  # one trial crashes once at epoch 2
     table = run_sweep(TINY_SWEEP, [f"from_run={tiny_from_run}", f"storage_path={tmp_path / 'sweeps'}"])
@@ -46,7 +46,7 @@ def test_grid_sweep_writes_tidy_table_and_retries_a_crash(tiny_from_run, tmp_pat
 
 
 def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tiny_from_run, tmp_path, ray_session):
-    from rayexp.sweep import run_sweep
+    from rayexp.sweeps.run import run_sweep
 
     args = [f"from_run={tiny_from_run}", f"storage_path={tmp_path}", "max_concurrent=1", "base.train.steps=20"]
     first = run_sweep(TINY_SWEEP, args, stop_after=2)  # interrupts the driver as Ctrl-C would
@@ -71,7 +71,7 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tiny_from_r
     ("bogus=1", "bogus: unknown key (allowed: name, from_run"),
 ])
 def test_bad_sweep_yaml_is_refused_before_anything_starts(tiny_from_run, tmp_path, override, message):
-    from rayexp.sweep_config import read_sweep
+    from rayexp.sweeps.config import read_sweep
 
     with pytest.raises(ConfigError, match=None) as err:
         read_sweep(TINY_SWEEP, [f"from_run={tiny_from_run}", override])
@@ -90,7 +90,7 @@ def test_cli_refuses_bad_sweep_with_one_line(tiny_from_run, tmp_path):
 @pytest.mark.parametrize("name", ["sweep_reward_weight", "sweep_loss_weights_optuna", "sweep_cfg_scale", "sweep_ooc_split"])
 def test_shipped_sweeps_pass_every_check_but_their_missing_run(name, tmp_path):
     """Schema, base, stage, metric and every space value are valid; only the from_run (not made here) is missing."""
-    from rayexp.sweep_config import read_sweep
+    from rayexp.sweeps.config import read_sweep
 
     with pytest.raises(ConfigError, match="from_run: run folder .* does not exist"):
         read_sweep(TINY_SWEEP.parent / f"{name}.yaml", [f"from_run={tmp_path / 'absent'}"])

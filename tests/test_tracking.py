@@ -95,7 +95,7 @@ def test_wandb_offline_writes_a_local_run(tmp_path):
 def test_dataset_provenance_tags(tmp_path):
     import numpy as np
 
-    from rayexp.store import DatasetMeta, Episode, write_dataset
+    from rayexp.data.store import DatasetMeta, Episode, write_dataset
 
     ep = Episode(np.zeros((3, 2), np.float32), np.zeros((3, 1), np.float32), np.ones(3, np.float32),
                  np.array([0, 0, 1], bool), np.zeros(3, bool))
@@ -120,7 +120,7 @@ def test_sweeps_use_rays_tune_logger_callbacks(tmp_path):
 def test_sweep_trials_reach_mlflow_and_tensorboard(tmp_path, ray_session):
     pytest.importorskip("mlflow")
     from rayexp.bench.sweep import TINY_SWEEP, make_tiny_run
-    from rayexp.sweep import run_sweep
+    from rayexp.sweeps.run import run_sweep
 
     run = make_tiny_run(tmp_path / "tiny_run")
     run_sweep(TINY_SWEEP, [f"from_run={run}", f"storage_path={tmp_path / 'sweeps'}", "base.train.steps=10",
@@ -129,7 +129,7 @@ def test_sweep_trials_reach_mlflow_and_tensorboard(tmp_path, ray_session):
     assert len(runs) == 4
     for params, tags, history, status in runs.values():
         assert status == "FINISHED" and history["loss"] and history["score"]
-        assert {"train.lr", "models.bc.method.hidden"} <= set(params) and tags["rayexp.sweep"].endswith("sweep_tiny")
+        assert {"train.lr", "models.bc.method.hidden"} <= set(params) and tags["rayexp.sweeps.run"].endswith("sweep_tiny")
     events = list((tmp_path / "sweeps" / "sweep_tiny").glob("trial_*/events.out.tfevents*"))
     assert len(events) == 4
     assert any(tag.endswith("loss") for tag in read_tensorboard(events[0].parent))

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from rayexp.config import load_config
-from rayexp.d4rl import import_d4rl_hdf5
+from rayexp.data.d4rl import import_d4rl_hdf5
 from rayexp.errors import RayexpError
 from rayexp.train import TrainingState, save_model, stage_config
 from tests.conftest import REPO

@@ -34,7 +34,7 @@ if "Reach1D-v0" not in gym.registry:
 
 def scripted_reach_data(cfg, out, overwrite):
     """A user family's data source (``collect.source: scripted``): a proportional controller's episodes."""
-    from rayexp.store import DatasetMeta, Episode, write_dataset
+    from rayexp.data.store import DatasetMeta, Episode, write_dataset
 
     env, episodes = gym.make("Reach1D-v0"), []
     for k in range(cfg.collect.episodes):

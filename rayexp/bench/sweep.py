@@ -13,7 +13,7 @@ TINY_SWEEP = REPO / "tune_configs" / "sweep_tiny.yaml"
 
 def make_tiny_run(path: str | Path, episodes: int = 8, length: int = 40, seed: int = 0) -> Path:
     """A run folder with data/ (random InvertedPendulum-shaped episodes: obs 4, action 1), models/ and config.yaml."""
-    from rayexp.store import DatasetMeta, Episode, write_dataset
+    from rayexp.data.store import DatasetMeta, Episode, write_dataset
 
     path = Path(path)
     if (path / "data" / "meta.json").is_file():
@@ -40,7 +40,7 @@ def run_sweep_bench(quick: bool = True, root: str | Path | None = None) -> dict:
 
     from rayexp.cluster import init_ray
     from rayexp.config import RayConfig
-    from rayexp.sweep import run_sweep
+    from rayexp.sweeps.run import run_sweep
 
     init_ray(RayConfig(num_cpus=2))  # started before the clock, as both runs share it
     root = Path(root or tempfile.mkdtemp(prefix="rayexp_bench_sweep_"))

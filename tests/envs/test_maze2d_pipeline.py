@@ -13,7 +13,7 @@ from algorithms.base import DataSpec, Frozen
 from algorithms.configs import MazeRewardConfig, StateCTMStudentConfig, StateDDPMConfig, StateEDMTeacherConfig, UnetConfig
 from algorithms.state_diffusion import MazeReward, StateCTMStudent, StateDDPM, StateEDMTeacher
 from rayexp.config import load_config
-from rayexp.store import EpisodeStore
+from rayexp.data.store import EpisodeStore
 from rayexp.train import init_model
 from tests.conftest import REPO, rayexp_cli
 

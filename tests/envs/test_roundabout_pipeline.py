@@ -19,7 +19,7 @@ CONFIG = REPO / "tune_configs" / "roundabout.yaml"
 
 
 def test_discrete_cql_regulariser_penalises_q_off_the_data():
-    from rayexp.rllib_cql_discrete import cql_regularizer
+    from rayexp.rllib.cql_discrete import cql_regularizer
 
     q = torch.tensor([[1.0, 2.0, 0.0], [0.5, 0.5, 0.5]], requires_grad=True)
     actions = torch.tensor([1, 0])
@@ -34,8 +34,8 @@ def test_discrete_cql_regulariser_penalises_q_off_the_data():
 def test_discrete_store_becomes_integer_rllib_actions(tmp_path):
     import gymnasium as gym
 
-    from rayexp.rllib_offline import store_to_rllib_parquet
-    from rayexp.store import DatasetMeta, Episode, write_dataset
+    from rayexp.data.store import DatasetMeta, Episode, write_dataset
+    from rayexp.rllib.offline import store_to_rllib_parquet
 
     rng = np.random.default_rng(0)
     idx = rng.integers(0, 5, 6)

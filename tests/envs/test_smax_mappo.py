@@ -194,8 +194,8 @@ def test_score_agent_follows_plan_rows_between_replans():
 
 @pytest.mark.slow  # a fresh Ray task compiles the env (~15-30 s); the real run covers this path too
 def test_collect_writes_per_agent_episodes_with_unit_types(ray_session, tmp_path):
+    from rayexp.data.store import EpisodeStore
     from rayexp.families.smax.rounds import collect_mappo_data
-    from rayexp.store import EpisodeStore
 
     torch.manual_seed(0)
     actor = SharedActor(53, 7, [16])

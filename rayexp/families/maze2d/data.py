@@ -23,7 +23,7 @@ from envs.maze2d import (
     reference_scores,
     xy_to_cell,
 )
-from rayexp.store import DatasetMeta, Episode, EpisodeStore, write_dataset
+from rayexp.data.store import DatasetMeta, Episode, EpisodeStore, write_dataset
 
 DEFAULT_STEPS = {"umaze": 100_000, "medium": 150_000, "large": 200_000}  # CPU defaults
 D4RL_STEPS = {"umaze": 1_000_000, "medium": 2_000_000, "large": 4_000_000}

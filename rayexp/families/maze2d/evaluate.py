@@ -105,7 +105,7 @@ def table_rows(cfg, run) -> dict[str, tuple[str, dict]]:
 def evaluate_maze(cfg, run, ref_scores: tuple[float, float]) -> pd.DataFrame:
     """Every table row on ``evaluate.seeds`` x ``evaluate.episodes`` seeded episodes over ``evaluate.num_actors``
     actors; one row per episode."""
-    from rayexp.d4rl import normalized_score
+    from rayexp.data.d4rl import normalized_score
     from rayexp.engine import episode_seed, run_on_actors
 
     rows = table_rows(cfg, run)
@@ -138,9 +138,9 @@ def run_maze_evaluate(cfg, run, keep_others: bool = False) -> pd.DataFrame:
     """Evaluate, write eval.parquet + maze_table.{md,csv}, and the Fig. 2.10 PNG when a planner is trained.
     ``keep_others``: rows of the table rows not evaluated now stay in eval.parquet and the tables."""
     from rayexp.artifacts import markdown_table
+    from rayexp.data.store import EpisodeStore
     from rayexp.rows import write_run_rows
     from rayexp.runs import dataset_path
-    from rayexp.store import EpisodeStore
 
     maze = cfg.env.id.removeprefix("maze2d-")
     meta = EpisodeStore(dataset_path(cfg, run)).meta

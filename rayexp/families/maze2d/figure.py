@@ -44,8 +44,8 @@ def pair_panel(policy, maze: str, pairs: list[tuple[str, str]], waypoints: bool,
 def maze_figure(cfg, run, n: int = 8, radius: float = 0.5, guidance: float = 1.3, seed: int = 0) -> dict[str, float]:
     """Draw the four panels into ``<run>/fig_2_10.png``; returns (and writes to fig_2_10.json) each panel's rate."""
     from envs.splits import canonical
+    from rayexp.data.store import EpisodeStore
     from rayexp.runs import dataset_path
-    from rayexp.store import EpisodeStore
     from rayexp.train import load_model
 
     maze = cfg.env.id.removeprefix("maze2d-")

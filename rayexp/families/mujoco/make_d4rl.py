@@ -25,8 +25,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from envs.actions import unit_to_box
+from rayexp.data.store import DatasetMeta, Episode, EpisodeStore, write_dataset
 from rayexp.errors import RayexpError
-from rayexp.store import DatasetMeta, Episode, EpisodeStore, write_dataset
 
 log = logging.getLogger("rayexp")
 TIERS = ("medium-replay", "medium", "expert", "medium-expert")
@@ -79,7 +79,7 @@ def medium_threshold(env_id: str, target_fraction: float, target_return: float |
     """Training return at which the policy counts as 'medium': a fraction of D4RL's expert score."""
     if target_return is not None:
         return target_return
-    from rayexp.d4rl import d4rl_ref_scores
+    from rayexp.data.d4rl import d4rl_ref_scores
 
     ref = d4rl_ref_scores(env_id)
     if ref is None:
@@ -241,7 +241,7 @@ def replay_episodes(buffer, action_space, policy: str) -> list[Episode]:
 
 
 def _write(path: Path, episodes: list[Episode], env_id: str, description: str, extra: dict) -> EpisodeStore:
-    from rayexp.d4rl import d4rl_ref_scores
+    from rayexp.data.d4rl import d4rl_ref_scores
     from rayexp.runs import git_commit
 
     if not episodes:

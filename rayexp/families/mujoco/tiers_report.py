@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from rayexp.artifacts import markdown_table, save_figure
-from rayexp.d4rl import normalized_score
+from rayexp.data.d4rl import normalized_score
+from rayexp.data.store import EpisodeStore
 from rayexp.families.mujoco.make_d4rl import TIERS
-from rayexp.store import EpisodeStore
 
 
 def is_tiers_dir(path: Path) -> bool:

@@ -60,7 +60,7 @@ def plot_futures(futures: dict[str, np.ndarray], out: Path) -> Path:
 
 def futures_figure(model_path: str | Path, dataset: str | Path, out: str | Path, samples: int = 8, seed: int = 0) -> Path:
     """Fig. 2.5 for a trained planner stage, from the first observation in ``dataset`` that sees every unit."""
-    from rayexp.store import EpisodeStore
+    from rayexp.data.store import EpisodeStore
     from rayexp.train import load_model
 
     method, model, spec = load_model(model_path)

@@ -39,8 +39,8 @@ def run_mappo(cfg: ExperimentConfig, run: Run, echo: Callable[[str], None] = pri
 
 
 def run_collect(cfg: ExperimentConfig, run: Run, overwrite: bool = False):
+    from rayexp.data.store import EpisodeStore
     from rayexp.families.smax.rounds import collect_mappo_data
-    from rayexp.store import EpisodeStore
 
     out = run.path / "data"
     if out.exists() and not overwrite:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rayexp.store import DatasetMeta, Episode, write_dataset
+from rayexp.data.store import DatasetMeta, Episode, write_dataset
 
 
 def play_round(env, agents: list, seed: int, record: bool = False) -> dict:

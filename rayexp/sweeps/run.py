@@ -24,7 +24,7 @@ from ray.tune import Callback
 
 from rayexp.config import RayConfig, validate
 from rayexp.errors import RayexpError
-from rayexp.sweep_config import SweepConfig, apply_point, read_sweep
+from rayexp.sweeps.config import SweepConfig, apply_point, read_sweep
 
 log = logging.getLogger("rayexp")
 SWEEP_FILE = "sweep.yaml"
@@ -37,7 +37,7 @@ def sweep_trial(point: dict[str, Any], job: dict[str, Any]) -> None:
     import torch
     from ray import tune
 
-    from rayexp.sweep_scores import score_policy, score_trained
+    from rayexp.sweeps.scores import score_policy, score_trained
     from rayexp.train import TrainingState, stage_config
 
     options = {k.removeprefix("eval."): v for k, v in point.items() if k.startswith("eval.")}
@@ -153,8 +153,8 @@ def run_sweep(path: str | Path, overrides: list[str] | None = None, address: str
     from ray import tune
 
     from rayexp.cluster import init_ray, require_gpus
+    from rayexp.data.store import EpisodeStore
     from rayexp.runs import Run, dataset_path
-    from rayexp.store import EpisodeStore
 
     sweep, cfg = read_sweep(path, overrides)
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -186,7 +186,7 @@ def run_sweep(path: str | Path, overrides: list[str] | None = None, address: str
         tuner = tune.Tuner(trainable, param_space=_search_space(sweep), tune_config=_tune_config(sweep, _epochs(sweep, cfg)),
                            run_config=run_config)
     tuner.fit()
-    from rayexp.sweep_results import write_results
+    from rayexp.sweeps.results import write_results
 
     table = write_results(where, sweep)
     table.attrs.update(sweep_dir=where, metric=sweep.metric, mode=sweep.mode, expected_trials=sweep.expected_trials())
@@ -200,7 +200,7 @@ def _trackers(cfg, run, data, where: str) -> list:
 
     ctx = tracking_context(cfg, run.path, data)
     if ctx:
-        ctx["tags"]["rayexp.sweep"] = where
+        ctx["tags"]["rayexp.sweeps.run"] = where
     return tune_callbacks(ctx)
 
 

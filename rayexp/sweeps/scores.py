@@ -35,7 +35,7 @@ def score_policy(method, model, spec, cfg, job: dict) -> dict[str, float]:
     ret = float(np.mean([r["return"] for r in rows]))
     out = {"return": ret, "score": ret}
     if job["ref_scores"]:
-        from rayexp.d4rl import normalized_score
+        from rayexp.data.d4rl import normalized_score
 
         out["score"] = float(np.mean(normalized_score(np.array([r["return"] for r in rows]), *job["ref_scores"])))
     successes = [r["success"] for r in rows if r["success"] is not None]

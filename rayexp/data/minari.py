@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from rayexp.data.store import DatasetMeta, Episode, EpisodeStore, write_dataset
 from rayexp.errors import DataError
-from rayexp.store import DatasetMeta, Episode, EpisodeStore, write_dataset
 
 # namespace segments, then the dataset name with a version: mujoco/hopper/medium-v0, cartpole-v1
 MINARI_ID_RE = re.compile(r"^(?:[A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+-v\d+$")

@@ -19,7 +19,7 @@ import torch
 
 from algorithms.base import DataSpec
 from algorithms.reward_model import discounted_return_to_go
-from rayexp.store import EpisodeStore
+from rayexp.data.store import EpisodeStore
 
 
 @dataclass

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rayexp.data.store import DatasetMeta, Episode, EpisodeStore, write_dataset
 from rayexp.errors import DataError
-from rayexp.store import DatasetMeta, Episode, EpisodeStore, write_dataset
 
 REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals", "timeouts")
 

@@ -19,8 +19,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rayexp.data.store import EpisodeStore
 from rayexp.errors import RayexpError
-from rayexp.store import EpisodeStore
 
 
 def _box(low, high):
@@ -108,7 +108,7 @@ def offline_config(algo: str, parquet: Path, env_id: str, obs_space, action_spac
     if algo == "cql":
         cfg.training(bc_iters=0, alpha_lr=lr)
         if hasattr(action_space, "n"):  # RLlib's CQL is Box-only: discrete CQL(H) via its extension points
-            from rayexp.rllib_cql_discrete import DiscreteCQLTorchLearner, discrete_cql_module_spec
+            from rayexp.rllib.cql_discrete import DiscreteCQLTorchLearner, discrete_cql_module_spec
 
             cfg.learners(learner_class=DiscreteCQLTorchLearner).rl_module(rl_module_spec=discrete_cql_module_spec())
     return cfg

@@ -94,8 +94,8 @@ def write_report_folder(run_path: Path, out: Path, text: str) -> Path:
     import json
     import shutil
 
+    from rayexp.reports.tables import run_dataset_dir
     from rayexp.runs import atomic_write_text
-    from rayexp.tables import run_dataset_dir
 
     out.mkdir(parents=True, exist_ok=True)
     for name in ("eval.png", "training.png", "eval.csv"):
@@ -128,11 +128,11 @@ def run_family(run_path: Path) -> Family:
 def run_report(run_path: Path) -> str:
     if not run_path.is_dir():
         raise RayexpError(f"run {run_path} does not exist; list runs with `ls runs/`")
-    from rayexp.sweep_results import is_sweep_dir, sweep_report
+    from rayexp.sweeps.results import is_sweep_dir, sweep_report
 
     if is_sweep_dir(run_path):  # a sweep folder (rayexp sweep): curves per trial config and the best configs
         return sweep_report(run_path)
-    from rayexp.seed_report import seed_runs, seeds_report
+    from rayexp.reports.seeds import seed_runs, seeds_report
 
     if seed_runs(run_path):  # a run made with `seeds: [...]`: intervals over its RUN/seed_<k>/ runs
         return seeds_report([run_path])
@@ -143,7 +143,7 @@ def run_report(run_path: Path) -> str:
     if df is not None:
         summary = write_eval_tables(run_path)
         table = markdown_table(summary)
-        from rayexp.tables import run_dataset_dir, table_3_1_markdown
+        from rayexp.reports.tables import run_dataset_dir, table_3_1_markdown
 
         episodes = run_dataset_dir(run_path) / "episodes.parquet"  # data.path when set (e.g. a D4RL tier)
         data_returns = pd.read_parquet(episodes, columns=["return"])["return"] if episodes.exists() else None

@@ -1,5 +1,5 @@
 """``rayexp report`` over several runs (seeds) of one experiment: per method the mean and standard error over seeds,
-the IQM, and stratified-bootstrap 95% intervals of both (``rayexp.stats``), with the seeds and episodes behind each
+the IQM, and stratified-bootstrap 95% intervals of both (``rayexp.reports.stats``), with the seeds and episodes behind each
 number; written as seeds.md / seeds.csv and an interval plot, seeds_intervals.png.
 
 The runs are either the RUN/seed_<k>/ folders of a run made with ``seeds: [...]`` or run folders named one by one.
@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from rayexp.errors import RayexpError
+from rayexp.reports.stats import aggregate, plot_intervals
 from rayexp.rows import ROWS_FILE, read_run_rows
-from rayexp.stats import aggregate, plot_intervals
 
 REPS = 10_000
 
