@@ -58,13 +58,15 @@ def value_rollouts(m, env_id: str, seeds: list[int], gamma: float) -> list[dict]
 
 
 def values_vs_rtg(cfg, run, rllib_methods: list, traffic: dict[str, str], episodes: int = 8) -> pd.DataFrame:
-    """Rollouts of every RLlib method (``roundabout_eval.Method``: offline_rl stages and PPO experts) on each
+    """Rollouts of every RLlib method (``rayexp.families.roundabout.evaluate.Method``: offline_rl stages and PPO experts) on each
     traffic ({"ooc": env id, "id": env id})."""
+    from rayexp.engine import episode_seed
+
     rows = []
     for m in rllib_methods:
         gamma = cfg.offline_rl[m.name].gamma if m.name in cfg.offline_rl else cfg.expert.gamma
         for kind, env_id in traffic.items():
-            seeds = [cfg.evaluate.seed + i for i in range(episodes)]
+            seeds = [episode_seed(cfg.evaluate.seed, 0, i) for i in range(episodes)]
             rows += [{**r, "traffic": kind} for r in value_rollouts(m, env_id, seeds, gamma)]
     df = pd.DataFrame(rows)
     df.to_parquet(Path(run.path) / "roundabout_values.parquet", index=False)
