@@ -79,7 +79,7 @@ class EvalWorker:
                             **env_cfg.get("kwargs", {}))
         self.eval_cfg, self.env_id = eval_cfg, env_cfg["id"]
         self.policies = {}
-        self.calls: dict[str, list[int]] = {}
+        self.calls: dict[str, NetworkCalls | None] = {}  # None: an RLlib module, one forward pass per action
         # an actor given a (fractional) GPU by evaluate.gpus_per_actor runs its policies there
         self.device = torch.device("cuda" if ray.is_initialized() and ray.get_gpu_ids() else "cpu")
         for name, path in model_paths.items():

@@ -111,3 +111,9 @@ def test_evaluate_by_default_skips_the_stages_that_only_score():
     cfg = load_config(Path(__file__).parents[1] / "tune_configs" / "hopper_mr_ractd.yaml")
     assert cfg.evaluation_stages() == ["bc", "teacher", "ctd", "ractd", "teacher_rw", "ctd_rwt", "ractd_rwt"]
     assert load_config(None, ["models={bc: {method: {name: bc}}, r: {method: {name: reward_model}}}", "evaluate.models=[bc, r]"]).evaluation_stages() == ["bc", "r"]
+
+
+def test_evaluate_by_default_also_plays_the_offline_rl_baselines():
+    cfg = load_config(None, ["models={bc: {method: {name: bc}}, r: {method: {name: reward_model}}}",
+                             "offline_rl={cql: {algo: cql}}"])
+    assert cfg.evaluation_stages() == ["bc", "cql"]
