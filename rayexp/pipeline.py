@@ -245,7 +245,10 @@ def run_evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = Non
     t0, started = time.perf_counter(), time.time()
     summary = _evaluate(cfg, run, models)
     tracker = open_tracker(tracking_context(cfg, run.path, dataset_path(cfg, run)), "evaluate")
-    tracker.log_table(summary.to_dict("records"), [c for c in ("model", "method", "task") if c in summary])
+    keys = [c for c in ("model", "method") if c in summary]
+    if "task" in summary and summary["task"].nunique() > 1:  # e.g. the roundabout's ooc / id traffic
+        keys.append("task")
+    tracker.log_table(summary.to_dict("records"), keys)
     tracker.close()
     written = sorted(p.name for p in run.path.glob("*eval*.parquet") if p.stat().st_mtime >= started - 1)
     where = run.path / written[0] if len(written) == 1 else run.path
