@@ -267,10 +267,12 @@ def data_import_minari(id_or_path, out, overwrite):
 def data_make_d4rl(env_id, out, steps, target_fraction, target_return, tier_steps, num_env_runners, max_episode_steps,
                    learning_starts, training_intensity, seed, address):
     """Train RLlib SAC and save D4RL tiers (medium, medium-replay, expert, medium-expert) as episode stores."""
+    from envs.registry import check_env_id
     from rayexp.cluster import init_ray
     from rayexp.config import RayConfig
     from rayexp.families.mujoco.make_d4rl import make_d4rl
 
+    check_env_id(env_id)  # before Ray starts
     init_ray(RayConfig(address=address))
     tiers = make_d4rl(env_id, out, steps=steps, target_fraction=target_fraction, target_return=target_return,
                       tier_steps=tier_steps, num_env_runners=num_env_runners, seed=seed, max_episode_steps=max_episode_steps,
@@ -302,8 +304,8 @@ def rllib_offline(dataset, out, algo, iterations, updates, episodes, eval_seed, 
     from rayexp.data.store import EpisodeStore
     from rayexp.rllib.offline import add_rows_to_run, evaluate_rllib, train_cql
 
+    store = EpisodeStore(dataset)  # a missing or bad store fails before Ray starts
     init_ray(RayConfig(address=address))
-    store = EpisodeStore(dataset)
     info = train_cql(dataset, out, iterations, algo=algo, iters_per_train=updates)
     ref = (store.meta.ref_min_score, store.meta.ref_max_score) if store.meta.ref_min_score is not None else None
     env_cfg = {"id": store.meta.env_id, "max_episode_steps": max_episode_steps}

@@ -28,6 +28,9 @@ def init_ray(cfg: RayConfig) -> None:
         kwargs["dashboard_host"] = "127.0.0.1"
     if cfg.address and cfg.address != "auto":
         check_reachable(cfg.address)
+    if os.environ.get("RAYEXP_NO_RAY") == "1":  # set by the test suite's unit tier (tests/conftest.py)
+        raise RuntimeError("RAYEXP_NO_RAY=1: this process may not start or join Ray (a unit test; mark it "
+                           "@pytest.mark.ray, tests/conftest.py)")
     if not verbose():  # the driver's C++ core worker logs to fd 2 ('Actor ... constructor arguments in the object store')
         os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     try:

@@ -2,11 +2,13 @@
 import math
 
 import pandas as pd
+import pytest
 
 from rayexp.bench import BENCHMARKS
 from tests.conftest import rayexp_cli
 
 
+@pytest.mark.ray  # the benchmarks start a local Ray in the subprocess
 def test_bench_quick_every_row_finite(tmp_path):
     proc = rayexp_cli("bench", "--quick", "--out", str(tmp_path), timeout=600)
     (out,) = tmp_path.iterdir()

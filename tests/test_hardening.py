@@ -157,6 +157,7 @@ def test_wrong_truncated_or_unsafe_checkpoints_are_refused_in_the_driver(tmp_pat
 
 
 # 3 and 5. `evaluate --model X` keeps the other rows; `evaluate --overwrite` deletes nothing
+@pytest.mark.ray  # the subprocess starts a local Ray
 def test_evaluate_one_model_with_overwrite_keeps_the_run_and_the_other_rows(tmp_path):
     run = tiny_run(tmp_path)
     (run / "expert").mkdir()
@@ -215,6 +216,7 @@ def test_unreachable_ray_address_fails_fast_naming_it(tmp_path, address):
 
 
 # 7. more Ray Train workers than the cluster has CPUs
+@pytest.mark.ray  # the subprocess starts a local Ray
 def test_too_many_train_workers_for_the_cluster_is_refused_before_fit(tmp_path):
     store = tiny_dataset(tmp_path / "ds")
     line = refused("train", "--run-dir", str(tmp_path / "runs"), *BASE, f"data.path={store}", "train.num_workers=8",
@@ -274,6 +276,7 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(m)], capture_output=True)
 
 
+@pytest.mark.ray  # the subprocess starts a local Ray
 def test_full_disk_and_read_only_run_dir_give_one_line(tmp_path, small_disk):
     disk = small_disk("disk", "1m")
     run = tiny_run(disk)
@@ -363,6 +366,7 @@ def test_yaml_errors_keep_line_and_column_and_bad_split_files_one_line(tmp_path)
 
 
 # 11. an env that returns non-finite observations, or other shapes than the model's
+@pytest.mark.ray  # the subprocess starts a local Ray
 def test_non_finite_or_mismatched_env_observations_are_refused(tmp_path):
     run = tiny_run(tmp_path, stages=("bc",))
     line = refused("evaluate", "--run-dir", str(tmp_path), *BASE, "--model", "bc", "env.id=Hopper-v5")
@@ -402,6 +406,7 @@ def test_collection_refuses_non_finite_observations():
 
 
 # 12. a relative data.path (and the rerun of a train whose checkpoints a full disk cut short)
+@pytest.mark.ray  # the subprocess starts a local Ray
 def test_relative_data_path_is_resolved_in_the_driver(tmp_path):
     store = tiny_dataset(tmp_path / "ds")
     rel = os.path.relpath(store, REPO)

@@ -1,9 +1,12 @@
 """Chapter 3's central claim in miniature: the teacher and a plain student cover both modes, the
 reward-aware student selects the good one, and the one-step student tracks the teacher's ODE."""
+import pytest
 import torch
 from conftest import bimodal_batch, good_fraction, train_student
 
 from algorithms.diffusion.samplers import heun_sample
+
+pytestmark = pytest.mark.training  # trains an EDM teacher and CTM students for hundreds of steps: ~1.5 min on 2 cores
 
 N = 200
 

@@ -11,6 +11,8 @@ from algorithms.planner import Planner, known_entries
 from algorithms.planner_student import PlannerCTD, descending_grid, jump, teacher_denoiser
 from rayexp.train import init_model
 
+pytestmark = pytest.mark.training  # every test reads the module's trained teacher; the distillation test ~1 min on 2 cores
+
 H, STEP = 8, 0.3
 SPEC = DataSpec(obs_dim=2, act_dim=2, action_horizon=H, discrete_actions=True)
 ARCH = dict(horizon=H, n_diffusion_steps=20, inpaint_goal=False, guidance=1.0, cond_mode="cross_attention",
