@@ -46,7 +46,7 @@ BAD = {
     ("smax", "train"): (["no_such_key=1"], "no_such_key: unknown key"),
     ("smax", "evaluate"): (["no_such_key=1"], "no_such_key: unknown key"),
     ("smax", "futures"): ([MISSING, "--stage", "planner"], f"Directory '{MISSING}' does not exist"),  # click's check
-    ("smax", "report"): ([MISSING], f"{MISSING} has no eval_rounds.parquet"),
+    ("smax", "report"): ([MISSING], f"{MISSING} has no evaluation rounds (eval.parquet)"),
 }
 
 
