@@ -1,10 +1,10 @@
 """The SMAX OOC stages as plain functions on the one experiment config: mappo -> collect -> train -> evaluate.
 
 A SMAX run is an ordinary run folder (config.yaml, commit.txt, run.log, DONE, data/, models/) with mappo/ (RLlib
-checkpoint, actor.pt, mappo_metrics.csv), eval.parquet (one row per round, ``rayexp.rows``), table.md / table.csv and the figures. Every stage
-resumes or reuses what exists. The core commands reach them through the family's hooks: `rayexp collect` trains
-MAPPO and records its rounds, `rayexp train` is the core's, `rayexp evaluate` plays the teams, `rayexp report`
-writes the Table A.10 layout.
+checkpoint, actor.pt, mappo_metrics.csv), eval.parquet (one row per round, ``rayexp.rows``), table.md / table.csv
+and the figures. Every stage resumes or reuses what exists. The core commands reach them through the family's hooks:
+`rayexp collect` trains MAPPO and records its rounds, `rayexp train` is the core's, `rayexp evaluate` plays the teams,
+`rayexp report` writes the Table A.10 layout.
 """
 from __future__ import annotations
 
