@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up (if needed) and run the test suite (all of it: ~48 min on 2 cores). Pass pytest options through; tiers by marker
 # (tests/conftest.py): -m unit (~2.5 min, no Ray: a Ray start fails the test), -m "not slow" (+ tests marked ray or
-# training, ~12 min), everything (+ the slow end-to-end runs). --reverse runs the selection in reverse order.
+# training, 12-14 min), everything (+ the slow end-to-end runs). --reverse runs the selection in reverse order.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
