@@ -110,8 +110,11 @@ def make_maze_dataset(maze: str, steps: int | None = None, out: str | Path = "da
         from rayexp.errors import DataError
 
         raise DataError(f"dataset {out} already exists; pass overwrite=True or choose another path")
-    if not ray.is_initialized():
-        ray.init(include_dashboard=False)
+    if not ray.is_initialized():  # the CLI has started it already; a direct call gets the same local Ray
+        from rayexp.cluster import init_ray
+        from rayexp.config import RayConfig
+
+        init_ray(RayConfig())
     sizes = [steps // num_chunks + (i < steps % num_chunks) for i in range(num_chunks)]
     seeds = np.random.SeedSequence(seed).generate_state(num_chunks).tolist()
     kw = [dict(maze=maze, steps=n, seed=int(s), episode_len=episode_len, action_noise=action_noise) for n, s in zip(sizes, seeds)]
