@@ -280,10 +280,9 @@ def _evaluate(cfg: ExperimentConfig, run: Run, models: list[str] | None = None) 
     ref = (meta.ref_min_score, meta.ref_max_score) if meta and meta.ref_min_score is not None else None
     df = evaluate(cfg.env.model_dump(), paths, cfg.evaluate.model_dump(), cfg.evaluate.num_actors, ref)
     # --model X replaces X's rows only; the other models' rows stay, and the tables are rewritten from all of them
-    everything = write_run_rows(run.path, df, replace_models_only=explicit)
-    write_eval_tables(run.path)
+    summary = write_eval_tables(run.path, write_run_rows(run.path, df, replace_models_only=explicit))
     append_metrics(run, [{"kind": "eval", "stage": r.pop("model"), **r} for r in summarize(df).to_dict("records")])
-    return summarize(everything)
+    return summary
 
 
 def _methods(summary: pd.DataFrame) -> int:

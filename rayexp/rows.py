@@ -29,8 +29,12 @@ OLD_FILES = {"roundabout_eval.parquet": "the roundabout", "eval_rounds.parquet":
 """Rows files of the families before they shared RUN/eval.parquet (2026-12-07)."""
 
 
+def _missing(df: pd.DataFrame) -> list[str]:
+    return [c for c in ROW_COLUMNS if c not in df]
+
+
 def check_rows(df: pd.DataFrame, who: str = "evaluation") -> pd.DataFrame:
-    missing = [c for c in ROW_COLUMNS if c not in df]
+    missing = _missing(df)
     if missing:
         raise RayexpError(f"{who} rows lack the column(s) {missing}; every row needs {list(ROW_COLUMNS)} (rayexp.rows)")
     return df
@@ -51,7 +55,7 @@ def read_run_rows(run_path: Path) -> pd.DataFrame | None:
     path = Path(run_path) / ROWS_FILE
     if path.is_file():
         rows = pd.read_parquet(path)
-        missing = [c for c in ROW_COLUMNS if c not in rows]
+        missing = _missing(rows)
         if missing:
             raise RayexpError(f"{path} lacks the column(s) {missing}: it was written before 2026-12-07; run `rayexp "
                               f"evaluate` on the run again (without --model) to rewrite it")

@@ -11,20 +11,12 @@ from rayexp.families import Family, family_for, hook
 from rayexp.rows import SEM_RULE
 
 
-def eval_summary(run_path: Path) -> pd.DataFrame:
-    from rayexp.rows import read_run_rows, summarize
-
-    rows = read_run_rows(run_path)
-    if rows is None:
-        raise RayexpError(f"{run_path} has no evaluation results (eval.parquet); run `rayexp evaluate` first")
-    return summarize(rows)
-
-
-def write_eval_tables(run_path: Path) -> pd.DataFrame:
-    """RUN/eval.csv and eval.md from every row of RUN/eval.parquet (atomically); returns the summary."""
+def write_eval_tables(run_path: Path, rows: pd.DataFrame) -> pd.DataFrame:
+    """RUN/eval.csv and eval.md (atomically) from every row of the run's evaluation; returns the summary."""
+    from rayexp.rows import summarize
     from rayexp.runs import atomic_write_text
 
-    summary = eval_summary(run_path)
+    summary = summarize(rows)
     atomic_write_text(Path(run_path) / "eval.csv", summary.to_csv(index=False))
     atomic_write_text(Path(run_path) / "eval.md", markdown_table(summary) + "\n")
     return summary
@@ -141,7 +133,7 @@ def run_report(run_path: Path) -> str:
     df = read_run_rows(run_path)
     text = [f"# {run_path.name}"]
     if df is not None:
-        summary = write_eval_tables(run_path)
+        summary = write_eval_tables(run_path, df)
         table = markdown_table(summary)
         from rayexp.reports.tables import run_dataset_dir, table_3_1_markdown
 

@@ -81,7 +81,8 @@ class MazePlanWorker:
             obs, r, terminated, truncated, info = self.env.step(executor.act(obs))
             total, steps = total + r, steps + 1
             success, done = success or bool(info.get("success", r > 0)), terminated or truncated
-        return {"model": label, "task": self.env_id, "seed_index": seed_index, "episode": episode, "seed": seed, "return": total, "length": steps, "success": success,
+        return {"model": label, "task": self.env_id, "seed_index": seed_index, "episode": episode, "seed": seed,
+                "return": total, "length": steps, "success": success,
                 "plans": len(times), "nfe": int(np.mean(nfes)), "ms_per_plan": 1000 * float(np.mean(times)),
                 "ms_per_action": 1000 * float(np.sum(times)) / steps}
 
